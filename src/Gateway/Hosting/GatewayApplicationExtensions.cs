@@ -1,0 +1,59 @@
+using Gateway.Proxy;
+using Gateway.Telemetry;
+
+namespace Gateway.Hosting;
+
+public static partial class GatewayApplicationExtensions
+{
+    /// <summary>
+    /// Validates the whole configuration (throwing <see cref="GatewayConfigurationException"/> with every
+    /// problem), then builds the pipeline. The order is the product's data path:
+    /// management branch → routing → request timeouts → YARP [errors → sessions → affinity → balancing → health].
+    /// </summary>
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var problems = StartupValidator.Validate(app.Services);
+        if (problems.Count > 0)
+        {
+            throw new GatewayConfigurationException(problems);
+        }
+
+        // The meter provider must exist before the first connection or early measurements are lost.
+        _ = app.Services.GetRequiredService<GatewayTelemetry>();
+
+        var listeners = app.Services.GetRequiredService<GatewayListeners>();
+        var readiness = app.Services.GetRequiredService<ReadinessState>();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Hosting");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            readiness.MarkReady();
+            Log.Listening(
+                logger,
+                listeners.PublicUsesTls ? "https" : "http",
+                listeners.PublicEndPoint?.ToString(),
+                listeners.PublicH2cEndPoint is { } h2c ? $", public h2c http://{h2c}" : "",
+                listeners.ManagementEndPoint?.ToString());
+        });
+        app.Lifetime.ApplicationStopping.Register(() => readiness.MarkNotReady("shutting down"));
+
+        app.MapWhen(listeners.IsManagement, ManagementEndpoints.Configure);
+        app.UseRouting();
+        app.UseRequestTimeouts();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<ProxyErrorMiddleware>();
+            proxy.UseMiddleware<SessionTrackingMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
+        return app;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Gateway listening: public {Scheme}://{PublicEndPoint}{PublicH2c}, management http://{ManagementEndPoint}", EventName = "Listening")]
+        public static partial void Listening(ILogger logger, string scheme, string? publicEndPoint, string publicH2c, string? managementEndPoint);
+    }
+}

@@ -1,0 +1,75 @@
+using Gateway.Proxy;
+using Gateway.Sessions;
+using Gateway.Telemetry;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Gateway.Hosting;
+
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the gateway: options from <c>Gateway:*</c>, Kestrel listeners, the session registry, metrics,
+    /// and YARP with routes and clusters from the <c>ReverseProxy</c> section. The request pipeline is added by
+    /// <see cref="GatewayApplicationExtensions.MapGateway"/>.
+    /// </summary>
+    public static IGatewayBuilder AddGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        AddValidatedOptions<ServerOptions, ServerOptionsValidator>(services, ServerOptions.SectionName)
+            .Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsRules>();
+        AddValidatedOptions<WebSocketSessionOptions, WebSocketSessionOptionsValidator>(services, WebSocketSessionOptions.SectionName);
+        AddValidatedOptions<ProxyOptions, ProxyOptionsValidator>(services, ProxyOptions.SectionName);
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+
+        // Hosting
+        services.AddSingleton<GatewayListeners>();
+        services.AddSingleton<KestrelSetup>();
+        services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(static sp => sp.GetRequiredService<KestrelSetup>());
+        services.AddSingleton<IConfigureOptions<SocketTransportOptions>>(static sp => sp.GetRequiredService<KestrelSetup>());
+        services.AddSingleton<ReadinessState>();
+        services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: [ReadinessHealthCheck.Tag]);
+
+        // Sessions and telemetry
+        services.AddSingleton<SessionMetrics>();
+        services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<PrometheusExporter>();
+        services.AddSingleton<GatewayTelemetry>();
+
+        // Proxy
+        services.AddRequestTimeouts();
+        services.AddSingleton<IConfigureOptions<RequestTimeoutOptions>>(static sp =>
+            new ConfigureOptions<RequestTimeoutOptions>(timeouts => timeouts.DefaultPolicy = new RequestTimeoutPolicy
+            {
+                Timeout = sp.GetRequiredService<IOptions<ProxyOptions>>().Value.RequestTimeout,
+                TimeoutStatusCode = StatusCodes.Status504GatewayTimeout,
+            }));
+        // YARP brings ASP.NET Data Protection for its encrypted affinity cookie. Keys stay in memory: the pod's
+        // filesystem is read-only and the gateway keeps no state that must outlive it or be shared (see
+        // docs/architecture.md on session affinity).
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        // Registered before AddReverseProxy, whose TryAdd then keeps ours.
+        services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
+        var proxy = services.AddReverseProxy()
+            .LoadFromConfig(configuration.GetSection("ReverseProxy"))
+            .AddConfigFilter<GatewayConfigFilter>();
+
+        return new GatewayBuilder(services, proxy);
+    }
+
+    private static OptionsBuilder<TOptions> AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
+    }
+}

@@ -1,0 +1,109 @@
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Hosting;
+
+/// <summary>Kestrel's listeners, limits and socket options from <see cref="ServerOptions"/>.</summary>
+internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IConfigureOptions<SocketTransportOptions>
+{
+    private readonly IOptions<ServerOptions> _options;
+    private readonly GatewayListeners _listeners;
+
+    public KestrelSetup(IOptions<ServerOptions> options, GatewayListeners listeners)
+    {
+        _options = options;
+        _listeners = listeners;
+    }
+
+    public void Configure(KestrelServerOptions kestrel)
+    {
+        if (!TryGetOptions(out var options))
+        {
+            return;
+        }
+
+        kestrel.AddServerHeader = false;
+
+        var limits = kestrel.Limits;
+        limits.MaxRequestHeadersTotalSize = options.Limits.MaxRequestHeadersTotalSize;
+        limits.MaxRequestLineSize = options.Limits.MaxRequestLineSize;
+        limits.MaxRequestHeaderCount = options.Limits.MaxRequestHeaderCount;
+        limits.RequestHeadersTimeout = options.Limits.RequestHeadersTimeout;
+        limits.KeepAliveTimeout = options.Limits.KeepAliveTimeout;
+        limits.Http2.MaxStreamsPerConnection = options.Limits.MaxStreamsPerConnection;
+        // MaxConcurrentConnections and MaxConcurrentUpgradedConnections stay unlimited: Kestrel checks the
+        // upgrade limit only after the backend has accepted, so admission control decides before YARP instead.
+
+        kestrel.Listen(options.Public.ParsedAddress, options.Public.Port, listener =>
+        {
+            // With TLS, ALPN picks HTTP/1.1 or h2. Cleartext HTTP/2 cannot share a port with HTTP/1.1 in
+            // Kestrel; it gets its own listener (PublicH2c).
+            listener.Protocols = options.Public.Tls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
+            if (options.Public.Tls is { } tls)
+            {
+                listener.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = X509Certificate2.CreateFromPemFile(tls.CertificateFile, tls.KeyFile),
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                });
+            }
+
+            _listeners.SetPublic(listener, options.Public.Tls is not null);
+        });
+
+        if (options.PublicH2c is { } h2c)
+        {
+            kestrel.Listen(h2c.ParsedAddress, h2c.Port, listener =>
+            {
+                listener.Protocols = HttpProtocols.Http2;
+                _listeners.SetPublicH2c(listener);
+            });
+        }
+
+        kestrel.Listen(options.Management.ParsedAddress, options.Management.Port, listener =>
+        {
+            listener.Protocols = HttpProtocols.Http1;
+            _listeners.SetManagement(listener);
+        });
+    }
+
+    public void Configure(SocketTransportOptions transport)
+    {
+        if (!TryGetOptions(out var options))
+        {
+            return;
+        }
+
+        transport.Backlog = options.ListenBacklog;
+        var keepAlive = options.TcpKeepAlive;
+        transport.CreateBoundListenSocket = endpoint =>
+        {
+            var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+            // Linux copies SO_KEEPALIVE and the TCP_KEEP* values to every socket accept() returns.
+            keepAlive.Apply(socket);
+            return socket;
+        };
+    }
+
+    /// <summary>
+    /// Kestrel resolves its options while the host is built, before <see cref="StartupValidator"/> runs. With
+    /// invalid settings this leaves Kestrel unconfigured instead of throwing the first problem alone; the
+    /// validator then reports all of them and the server never starts.
+    /// </summary>
+    private bool TryGetOptions(out ServerOptions options)
+    {
+        try
+        {
+            options = _options.Value;
+            return true;
+        }
+        catch (Exception exception) when (exception is OptionsValidationException or InvalidOperationException)
+        {
+            options = null!;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using Gateway.Proxy;
+using Gateway.Sessions;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Gateway.Hosting;
+
+/// <summary>
+/// Checks everything the gateway is configured with before anything starts: the <c>Gateway:*</c> options
+/// (attribute and cross-field rules) and the YARP routes and clusters (YARP's own <see cref="IConfigValidator"/>
+/// plus <see cref="ProxyConfigRules"/>). Unlike the usual fail-on-first-error start-up, it collects all problems.
+/// </summary>
+internal static class StartupValidator
+{
+    public static List<string> Validate(IServiceProvider services)
+    {
+        var problems = new List<string>();
+        Check<ServerOptions>(services, ServerOptions.SectionName, problems);
+        Check<ProxyOptions>(services, ProxyOptions.SectionName, problems);
+        var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();
+        CheckProxyConfig(services, sessions, problems);
+        return problems;
+    }
+
+    private static T? Check<T>(IServiceProvider services, string section, List<string> problems)
+        where T : class
+    {
+        try
+        {
+            return services.GetRequiredService<IOptionsMonitor<T>>().Get(Options.DefaultName);
+        }
+        catch (OptionsValidationException exception)
+        {
+            problems.AddRange(exception.Failures.Select(failure => $"{section}: {failure}"));
+        }
+        catch (InvalidOperationException exception)
+        {
+            // The binder's "Failed to convert configuration value at 'Gateway:...' to type ..." names the key itself.
+            problems.Add(exception.Message);
+        }
+
+        return null;
+    }
+
+    private static void CheckProxyConfig(IServiceProvider services, WebSocketSessionOptions sessions, List<string> problems)
+    {
+        var validator = services.GetRequiredService<IConfigValidator>();
+        var routes = new List<RouteConfig>();
+        var clusters = new List<ClusterConfig>();
+        foreach (var provider in services.GetServices<IProxyConfigProvider>())
+        {
+            try
+            {
+                var config = provider.GetConfig();
+                routes.AddRange(config.Routes);
+                clusters.AddRange(config.Clusters);
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                problems.Add($"ReverseProxy: {Describe(exception)}");
+            }
+        }
+
+        var clusterIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var cluster in clusters)
+        {
+            if (!clusterIds.Add(cluster.ClusterId))
+            {
+                problems.Add($"ReverseProxy:Clusters:{cluster.ClusterId}: defined twice.");
+            }
+
+            var ruleErrors = ProxyConfigRules.ValidateCluster(cluster, sessions);
+            problems.AddRange(ruleErrors.Select(error => $"ReverseProxy:Clusters:{cluster.ClusterId}: {error}"));
+            var effective = ruleErrors.Count == 0 ? ProxyConfigRules.ApplyDefaults(cluster, sessions) : cluster;
+            foreach (var error in validator.ValidateClusterAsync(effective).AsTask().GetAwaiter().GetResult())
+            {
+                problems.Add($"ReverseProxy:Clusters:{cluster.ClusterId}: {Describe(error)}");
+            }
+        }
+
+        foreach (var route in routes)
+        {
+            problems.AddRange(ProxyConfigRules.ValidateRoute(route, clusterIds.Contains).Select(error => $"ReverseProxy:Routes:{route.RouteId}: {error}"));
+            foreach (var error in validator.ValidateRouteAsync(route).AsTask().GetAwaiter().GetResult())
+            {
+                problems.Add($"ReverseProxy:Routes:{route.RouteId}: {Describe(error)}");
+            }
+        }
+    }
+
+    private static string Describe(Exception exception)
+    {
+        var message = exception.Message;
+        for (var inner = exception.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            message += " " + inner.Message;
+        }
+
+        return message;
+    }
+}

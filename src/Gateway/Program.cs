@@ -1,0 +1,1 @@
+return await Gateway.Hosting.GatewayHost.RunAsync(args);

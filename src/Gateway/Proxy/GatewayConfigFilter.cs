@@ -1,0 +1,42 @@
+using Gateway.Sessions;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Gateway.Proxy;
+
+/// <summary>
+/// Applies <see cref="ProxyConfigRules"/> to every configuration YARP loads, at start and on reload. A reload
+/// that breaks a rule is rejected by YARP as a whole (it logs the error and keeps the running configuration).
+/// </summary>
+internal sealed class GatewayConfigFilter : IProxyConfigFilter
+{
+    private readonly IOptionsMonitor<WebSocketSessionOptions> _sessions;
+
+    public GatewayConfigFilter(IOptionsMonitor<WebSocketSessionOptions> sessions)
+    {
+        _sessions = sessions;
+    }
+
+    public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
+    {
+        var sessions = _sessions.CurrentValue;
+        var errors = ProxyConfigRules.ValidateCluster(cluster, sessions);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException($"Cluster '{cluster.ClusterId}': {string.Join(" ", errors)}");
+        }
+
+        return ValueTask.FromResult(ProxyConfigRules.ApplyDefaults(cluster, sessions));
+    }
+
+    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
+    {
+        var errors = ProxyConfigRules.ValidateRoute(route, _ => cluster is not null).ToList();
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException($"Route '{route.RouteId}' {string.Join(" ", errors)}");
+        }
+
+        return ValueTask.FromResult(route);
+    }
+}

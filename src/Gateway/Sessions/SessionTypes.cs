@@ -1,0 +1,60 @@
+using System.Net;
+
+namespace Gateway.Sessions;
+
+/// <summary>How the client opened its WebSocket.</summary>
+internal enum SessionProtocol : byte
+{
+    /// <summary>HTTP/1.1 <c>Upgrade: websocket</c> (RFC 6455).</summary>
+    Http11Upgrade,
+
+    /// <summary>HTTP/2 extended CONNECT with <c>:protocol = websocket</c> (RFC 8441).</summary>
+    Http2ExtendedConnect,
+}
+
+/// <summary>One side of a session.</summary>
+internal enum SessionSide
+{
+    None = 0,
+    Client = 1,
+    Backend = 2,
+}
+
+/// <summary>Why a session ended; the <c>reason</c> label of <c>gateway_sessions_closed_total</c>.</summary>
+internal enum SessionCloseReason
+{
+    /// <summary>The client sent the first close frame.</summary>
+    ClientClose,
+
+    /// <summary>The backend sent the first close frame.</summary>
+    BackendClose,
+
+    /// <summary>The gateway closed the session after no traffic for the cluster's idle timeout.</summary>
+    IdleTimeout,
+
+    /// <summary>A connection ended without a close handshake (reset, dropped, failed write).</summary>
+    Error,
+}
+
+/// <summary>What is known about a session when its upgrade succeeds.</summary>
+internal readonly record struct SessionStartInfo(
+    string RouteId,
+    string ClusterId,
+    string? DestinationId,
+    IPAddress? ClientAddress,
+    int ClientPort,
+    SessionProtocol Protocol);
+
+internal static class SessionNames
+{
+    public static string ToTagValue(this SessionCloseReason reason) => reason switch
+    {
+        SessionCloseReason.ClientClose => "client_close",
+        SessionCloseReason.BackendClose => "backend_close",
+        SessionCloseReason.IdleTimeout => "idle_timeout",
+        _ => "error",
+    };
+
+    public static string ToTagValue(this SessionProtocol protocol)
+        => protocol == SessionProtocol.Http2ExtendedConnect ? "h2" : "http/1.1";
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Gateway.Telemetry;
+
+/// <summary>
+/// Instruments of the session relay. Names follow OpenTelemetry conventions; the Prometheus exporter turns
+/// <c>gateway.sessions.closed</c> into <c>gateway_sessions_closed_total</c>, <c>gateway.session.duration</c>
+/// (unit s) into <c>gateway_session_duration_seconds</c>, and so on.
+/// </summary>
+internal sealed class SessionMetrics
+{
+    public const string MeterName = "Gateway.Sessions";
+
+    public const string ClientToBackend = "client_to_backend";
+    public const string BackendToClient = "backend_to_client";
+
+    // Sessions last from seconds to days: buckets from 1 s to 1 week.
+    private static readonly double[] DurationBuckets = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800];
+
+    private readonly UpDownCounter<long> _active;
+    private readonly Counter<long> _opened;
+    private readonly Counter<long> _closed;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _bytes;
+    private readonly Counter<long> _messages;
+
+    public SessionMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _active = meter.CreateUpDownCounter<long>("gateway.sessions.active", "{session}", "WebSocket sessions currently relayed.");
+        _opened = meter.CreateCounter<long>("gateway.sessions.opened", "{session}", "WebSocket sessions whose upgrade succeeded.");
+        _closed = meter.CreateCounter<long>("gateway.sessions.closed", "{session}", "WebSocket sessions that ended, by reason.");
+        _duration = meter.CreateHistogram(
+            "gateway.session.duration",
+            "s",
+            "Lifetime of ended WebSocket sessions.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _bytes = meter.CreateCounter<long>("gateway.relayed", "By", "Bytes relayed on WebSocket sessions, by direction.");
+        _messages = meter.CreateCounter<long>("gateway.relayed.messages", "{message}", "WebSocket messages relayed, by direction.");
+    }
+
+    public void SessionOpened(string route, string cluster, string protocol)
+    {
+        var tags = new TagList { { "route", route }, { "cluster", cluster } };
+        _active.Add(1, tags);
+        tags.Add("protocol", protocol);
+        _opened.Add(1, tags);
+    }
+
+    public void SessionClosed(string route, string cluster, string reason, double durationSeconds)
+    {
+        var tags = new TagList { { "route", route }, { "cluster", cluster } };
+        var withReason = tags;
+        withReason.Add("reason", reason);
+        _closed.Add(1, withReason);
+        _duration.Record(durationSeconds, withReason);
+        // Last, so a scrape that sees the session gone from the gauge also sees it counted as closed.
+        _active.Add(-1, tags);
+    }
+
+    /// <summary>Called on every relayed read or write: allocation-free, lock-free.</summary>
+    public void Relayed(string route, string direction, int bytes, long messages)
+    {
+        if (_bytes.Enabled)
+        {
+            _bytes.Add(bytes, new TagList { { "route", route }, { "direction", direction } });
+        }
+
+        if (messages != 0 && _messages.Enabled)
+        {
+            _messages.Add(messages, new TagList { { "route", route }, { "direction", direction } });
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.Net.WebSockets;
+using Gateway.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Yarp.ReverseProxy;
+
+namespace Gateway.IntegrationTests.Proxy;
+
+/// <summary>
+/// Acceptance 9: YARP's ActivityTimeout (100 s by default, it closes quiet WebSockets) is derived per cluster
+/// from the gateway's session settings. Shown on the running gateway's effective YARP model, and by a short
+/// configured idle timeout that really closes a quiet session while an "off" cluster keeps its session.
+/// </summary>
+public sealed class IdleTimeoutTests : IAsyncLifetime
+{
+    private EchoBackend _backend = null!;
+    private GatewayInstance _gateway = null!;
+    private string _defaultCluster = "";
+    private string _shortCluster = "";
+    private string _offCluster = "";
+    private string _shortRoute = "";
+
+    public async Task InitializeAsync()
+    {
+        _backend = await EchoBackend.StartAsync();
+        var settings = new GatewaySettings();
+        _defaultCluster = settings.Cluster("default", _backend.Address);
+        settings.Route("default", "/default", _defaultCluster);
+        _shortCluster = settings.Cluster("short", _backend.Address);
+        settings[$"ReverseProxy:Clusters:{_shortCluster}:Metadata:Gateway.IdleTimeout"] = "00:00:01";
+        _shortRoute = settings.Route("short", "/short", _shortCluster);
+        _offCluster = settings.Cluster("off", _backend.Address);
+        settings[$"ReverseProxy:Clusters:{_offCluster}:Metadata:Gateway.IdleTimeout"] = "off";
+        settings.Route("off", "/off", _offCluster);
+        // Globally a short idle timeout, which the "off" cluster overrides.
+        settings["Gateway:Sessions:IdleTimeout"] = "00:00:02";
+        _gateway = await GatewayInstance.StartAsync(settings);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
+    [Fact]
+    public void EffectiveActivityTimeout_IsDerivedFromSessionSettings()
+    {
+        var clusters = _gateway.Services.GetRequiredService<IProxyStateLookup>().GetClusters().ToDictionary(c => c.ClusterId);
+
+        Assert.Equal(TimeSpan.FromSeconds(2), clusters[_defaultCluster].Model.Config.HttpRequest!.ActivityTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), clusters[_shortCluster].Model.Config.HttpRequest!.ActivityTimeout);
+        // Off: infinite, never YARP's 100 s default, and no timer per session.
+        Assert.Equal(Timeout.InfiniteTimeSpan, clusters[_offCluster].Model.Config.HttpRequest!.ActivityTimeout);
+        Assert.All(clusters.Values, c => Assert.Equal("HealthyAndUnknown", c.Model.Config.HealthCheck!.AvailableDestinationsPolicy));
+    }
+
+    [Fact]
+    public async Task QuietSession_IsClosedAfterItsIdleTimeout_ButKeptWhereIdleTimeoutIsOff()
+    {
+        using var shortSession = await WebSocketClient.ConnectAsync(_gateway.Ws("/short"));
+        using var offSession = await WebSocketClient.ConnectAsync(_gateway.Ws("/off"));
+
+        // 1 s idle limit: the gateway ends the quiet session (YARP's activity timeout, now set from our settings).
+        await Assert.ThrowsAnyAsync<WebSocketException>(() => shortSession.ReceiveAsync(new byte[16], CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+
+        // Quiet for longer than both the short and the global limit: still open and echoing.
+        Assert.Equal(WebSocketState.Open, offSession.State);
+        Assert.Equal([7], await offSession.EchoAsync([7], WebSocketMessageType.Binary));
+        var metrics = await _gateway.MetricsAsync();
+        Assert.Equal(1, metrics.Sum("gateway_sessions_closed_total", ("route", _shortRoute), ("reason", "idle_timeout")));
+        await offSession.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net.WebSockets;
+using Gateway.IntegrationTests.Infrastructure;
+using Gateway.Sessions;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gateway.IntegrationTests.Sessions;
+
+/// <summary>
+/// Acceptance 5: the active-session gauge follows the open sessions and returns to 0 however a session ends,
+/// and every ended session is counted once (closed counter by reason, duration histogram, registry).
+/// </summary>
+public sealed class SessionLifecycleTests : IAsyncLifetime
+{
+    private EchoGatewayFixture _fixture = null!;
+
+    public async Task InitializeAsync()
+    {
+        _fixture = new EchoGatewayFixture();
+        await _fixture.InitializeAsync();
+    }
+
+    public Task DisposeAsync() => _fixture.DisposeAsync();
+
+    public enum Ending
+    {
+        ClientClose,
+        BackendClose,
+        ClientDrop,
+        BackendDrop,
+    }
+
+    [Theory]
+    [InlineData(Ending.ClientClose, "client_close")]
+    [InlineData(Ending.BackendClose, "backend_close")]
+    [InlineData(Ending.ClientDrop, "error")]
+    [InlineData(Ending.BackendDrop, "error")]
+    public async Task ActiveGauge_FollowsSessions_AndReturnsToZero(Ending ending, string reason)
+    {
+        const int Count = 5;
+        var registry = _fixture.Gateway.Services.GetRequiredService<SessionRegistry>();
+        var sockets = new List<ClientWebSocket>();
+        for (var i = 0; i < Count; i++)
+        {
+            var socket = await WebSocketClient.ConnectAsync(_fixture.Gateway.Ws($"/echo?id={ending}-{i}"));
+            Assert.Equal([1, 2, 3], await socket.EchoAsync([1, 2, 3], WebSocketMessageType.Binary));
+            sockets.Add(socket);
+            Assert.Equal(i + 1, await ActiveAsync());
+        }
+
+        Assert.Equal(Count, registry.Count);
+
+        foreach (var socket in sockets)
+        {
+            await EndAsync(socket, ending);
+        }
+
+        await WaitUntilAsync(async () => await ActiveAsync() == 0);
+        var metrics = await _fixture.Gateway.MetricsAsync();
+        var route = ("route", _fixture.RouteId);
+        Assert.Equal(Count, metrics.Sum("gateway_sessions_opened_total", route));
+        Assert.Equal(Count, metrics.Sum("gateway_sessions_closed_total", route, ("reason", reason)));
+        Assert.Equal(Count, metrics.Sum("gateway_sessions_closed_total", route));
+        Assert.Equal(Count, metrics.Sum("gateway_session_duration_seconds_count", route));
+        Assert.Equal(Count, metrics.Sum("gateway_session_duration_seconds_bucket", route, ("le", "+Inf")));
+        Assert.Equal(0, registry.Count);
+        Assert.Empty(registry.Sessions);
+        // Bytes and messages were counted per direction: 3 bytes of payload each way plus framing.
+        Assert.True(metrics.Sum("gateway_relayed_bytes_total", route, ("direction", "client_to_backend")) >= Count * 3);
+        Assert.True(metrics.Sum("gateway_relayed_messages_total", route, ("direction", "backend_to_client")) >= Count);
+
+        foreach (var socket in sockets)
+        {
+            socket.Dispose();
+        }
+    }
+
+    private static async Task EndAsync(ClientWebSocket socket, Ending ending)
+    {
+        switch (ending)
+        {
+            case Ending.ClientClose:
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+                break;
+            case Ending.BackendClose:
+                await socket.SendAsync("cmd:close:1000:server bye"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+                await socket.ReceiveCloseAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+                break;
+            case Ending.ClientDrop:
+                // Closes the TCP connection without a close frame.
+                socket.Abort();
+                break;
+            case Ending.BackendDrop:
+                await socket.SendAsync("cmd:abort"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+                await Assert.ThrowsAnyAsync<WebSocketException>(() => socket.ReceiveAsync(new byte[16], CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(10));
+                break;
+        }
+    }
+
+    private async Task<double> ActiveAsync()
+        => (await _fixture.Gateway.MetricsAsync()).Sum("gateway_sessions_active", ("route", _fixture.RouteId));
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(50);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using Gateway.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+
+namespace Gateway.Tests.Hosting;
+
+public sealed class StartupValidatorTests
+{
+    [Fact]
+    public void Build_ManyProblemsAcrossSections_ReportsEveryOneOfThem()
+    {
+        var exception = Assert.Throws<GatewayConfigurationException>(() => Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Server:Public:Address"] = "not-an-ip",
+            ["Gateway:Server:Public:Port"] = "9000",
+            ["Gateway:Server:Management:Port"] = "9000",
+            ["Gateway:Server:PublicH2c:Port"] = "9001",
+            ["Gateway:Server:PublicH2c:Tls:CertificateFile"] = "/nonexistent/tls.crt",
+            ["Gateway:Server:PublicH2c:Tls:KeyFile"] = "/nonexistent/tls.key",
+            ["Gateway:Sessions:IdleTimeout"] = "banana",
+            ["Gateway:Proxy:ConnectTimeout"] = "00:00:00",
+            ["ReverseProxy:Routes:nomatch:ClusterId"] = "c1",
+            ["ReverseProxy:Clusters:c1:Destinations:d1:Address"] = "http://127.0.0.1:1",
+            ["ReverseProxy:Clusters:c1:Metadata:Gateway.IdleTimeout"] = "later",
+        }));
+
+        var problems = exception.Problems;
+        Assert.Contains(problems, p => p.Contains("Public.Address 'not-an-ip'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Public.Port and Management.Port are all 9000", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("PublicH2c.Tls", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("PublicH2c.Tls.CertificateFile '/nonexistent/tls.crt' does not exist", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Gateway:Sessions:IdleTimeout", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Proxy:", StringComparison.Ordinal) && p.Contains("ConnectTimeout", StringComparison.Ordinal));
+        // YARP's own validator, reported beside ours: a route must match something.
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:nomatch:", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Clusters:c1:", StringComparison.Ordinal) && p.Contains("'later'", StringComparison.Ordinal));
+        Assert.StartsWith($"The gateway configuration is invalid ({problems.Count} problems):", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Build_ValidConfiguration_Succeeds()
+    {
+        using var app = (IDisposable)Build(new Dictionary<string, string?>
+        {
+            ["ReverseProxy:Routes:r:ClusterId"] = "c",
+            ["ReverseProxy:Routes:r:Match:Path"] = "/chat",
+            ["ReverseProxy:Clusters:c:Destinations:d1:Address"] = "http://127.0.0.1:1",
+            ["ReverseProxy:Clusters:c:HttpRequest:Version"] = "2",
+            ["ReverseProxy:Clusters:c:HttpRequest:VersionPolicy"] = "RequestVersionExact",
+        });
+    }
+
+    private static WebApplication Build(Dictionary<string, string?> settings)
+    {
+        var builder = GatewayHost.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddInMemoryCollection(settings);
+        return GatewayHost.Build(builder);
+    }
+}
