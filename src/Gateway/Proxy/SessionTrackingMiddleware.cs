@@ -34,14 +34,14 @@ internal sealed class SessionTrackingMiddleware
             && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase))
         {
             var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http11Upgrade);
-            return RelayAsync(context, upgrade, new SessionUpgradeFeature(upgradeFeature, upgrade), upgradeFeature);
+            return RelayAsync<IHttpUpgradeFeature>(context, upgrade, new SessionUpgradeFeature(upgradeFeature, upgrade), upgradeFeature);
         }
 
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connectFeature
             && string.Equals(connectFeature.Protocol, "websocket", StringComparison.OrdinalIgnoreCase))
         {
             var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http2ExtendedConnect);
-            return RelayAsync(context, upgrade, new SessionConnectFeature(connectFeature, upgrade), connectFeature);
+            return RelayAsync<IHttpExtendedConnectFeature>(context, upgrade, new SessionConnectFeature(connectFeature, upgrade), connectFeature);
         }
 
         return _next(context);
