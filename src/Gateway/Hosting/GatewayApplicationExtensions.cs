@@ -1,3 +1,4 @@
+using Gateway.Admission;
 using Gateway.Proxy;
 using Gateway.Telemetry;
 
@@ -8,7 +9,7 @@ public static partial class GatewayApplicationExtensions
     /// <summary>
     /// Validates the whole configuration (throwing <see cref="GatewayConfigurationException"/> with every
     /// problem), then builds the pipeline. The order is the product's data path:
-    /// management branch → routing → request timeouts → YARP [errors → sessions → affinity → balancing → health].
+    /// management branch → routing → request timeouts → YARP [admission → errors → sessions → affinity → balancing → health].
     /// </summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
@@ -19,8 +20,10 @@ public static partial class GatewayApplicationExtensions
             throw new GatewayConfigurationException(problems);
         }
 
-        // The meter provider must exist before the first connection or early measurements are lost.
+        // The meter provider must exist before the first connection or early measurements are lost; admission
+        // starts its ticker and reload watch now rather than on the first upgrade.
         _ = app.Services.GetRequiredService<GatewayTelemetry>();
+        _ = app.Services.GetRequiredService<AdmissionController>();
 
         var listeners = app.Services.GetRequiredService<GatewayListeners>();
         var readiness = app.Services.GetRequiredService<ReadinessState>();
@@ -42,6 +45,7 @@ public static partial class GatewayApplicationExtensions
         app.UseRequestTimeouts();
         app.MapReverseProxy(proxy =>
         {
+            proxy.UseMiddleware<AdmissionMiddleware>();
             proxy.UseMiddleware<ProxyErrorMiddleware>();
             proxy.UseMiddleware<SessionTrackingMiddleware>();
             proxy.UseSessionAffinity();

@@ -1,3 +1,4 @@
+using Gateway.Admission;
 using Gateway.Proxy;
 using Gateway.Sessions;
 using Gateway.Telemetry;
@@ -26,6 +27,13 @@ public static class GatewayServiceCollectionExtensions
             .Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsRules>();
         AddValidatedOptions<WebSocketSessionOptions, WebSocketSessionOptionsValidator>(services, WebSocketSessionOptions.SectionName);
         AddValidatedOptions<ProxyOptions, ProxyOptionsValidator>(services, ProxyOptions.SectionName);
+        // Admission limits reload at run time, through AdmissionController alone: bound without a change-token
+        // source, so IOptionsMonitor never re-binds (it would throw from inside the configuration reload on an
+        // invalid value); the controller re-creates, validates, and keeps the running limits if that fails.
+        services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
+        services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsRules>();
+        services.AddOptions<AdmissionOptions>()
+            .Configure<IConfiguration>(static (options, config) => config.GetSection(AdmissionOptions.SectionName).Bind(options));
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
@@ -43,6 +51,11 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<PrometheusExporter>();
         services.AddSingleton<GatewayTelemetry>();
+
+        // Admission
+        services.AddSingleton<AdmissionMetrics>();
+        services.AddSingleton<AdmissionController>();
+        services.AddSingleton<UpgradeRejection>();
 
         // Proxy
         services.AddRequestTimeouts();

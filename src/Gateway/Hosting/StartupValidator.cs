@@ -1,3 +1,4 @@
+using Gateway.Admission;
 using Gateway.Proxy;
 using Gateway.Sessions;
 using Microsoft.Extensions.Options;
@@ -17,6 +18,7 @@ internal static class StartupValidator
         var problems = new List<string>();
         Check<ServerOptions>(services, ServerOptions.SectionName, problems);
         Check<ProxyOptions>(services, ProxyOptions.SectionName, problems);
+        Check<AdmissionOptions>(services, AdmissionOptions.SectionName, problems);
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();
         CheckProxyConfig(services, sessions, problems);
         return problems;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gateway.Admission;
 using Gateway.Sessions;
 using Yarp.ReverseProxy.Configuration;
 
@@ -32,6 +33,12 @@ internal static class ProxyConfigRules
         else if (!clusterExists(route.ClusterId))
         {
             yield return $"references cluster '{route.ClusterId}', which is not defined under ReverseProxy:Clusters.";
+        }
+
+        RouteAdmissionPolicy.Parse(route.Metadata, out var admissionErrors);
+        foreach (var error in admissionErrors)
+        {
+            yield return error;
         }
     }
 

@@ -30,15 +30,13 @@ internal sealed class SessionTrackingMiddleware
         var routeId = proxy.Route.Config.RouteId;
         var clusterId = proxy.Cluster?.Config.ClusterId ?? "";
 
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgradeFeature
-            && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase))
+        if (WebSocketRequest.IsHttp11Upgrade(context, out var upgradeFeature))
         {
             var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http11Upgrade);
             return RelayAsync<IHttpUpgradeFeature>(context, upgrade, new SessionUpgradeFeature(upgradeFeature, upgrade), upgradeFeature);
         }
 
-        if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connectFeature
-            && string.Equals(connectFeature.Protocol, "websocket", StringComparison.OrdinalIgnoreCase))
+        if (WebSocketRequest.IsHttp2ExtendedConnect(context, out var connectFeature))
         {
             var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http2ExtendedConnect);
             return RelayAsync<IHttpExtendedConnectFeature>(context, upgrade, new SessionConnectFeature(connectFeature, upgrade), connectFeature);

@@ -37,7 +37,7 @@ internal sealed class SessionUpgrade
             _routeId,
             _clusterId,
             _destinationResolver(_context),
-            connection.RemoteIpAddress,
+            _context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? connection.RemoteIpAddress,
             connection.RemotePort,
             _protocol));
         Session = session;

@@ -47,7 +47,8 @@ public sealed class GatewayInstance : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<GatewayInstance> StartAsync(GatewaySettings settings, string environment = "Production")
+    /// <param name="configure">Adds configuration sources after the settings (a reloadable JSON file, say).</param>
+    public static async Task<GatewayInstance> StartAsync(GatewaySettings settings, string environment = "Production", Action<IConfigurationBuilder>? configure = null)
     {
         var builder = GatewayHost.CreateBuilder(new WebApplicationOptions
         {
@@ -56,6 +57,7 @@ public sealed class GatewayInstance : IAsyncDisposable
             Args = [],
         });
         builder.Configuration.AddInMemoryCollection(GatewaySettings.LoopbackListeners).AddInMemoryCollection(settings.Values);
+        configure?.Invoke(builder.Configuration);
         var logs = new LogSink();
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);

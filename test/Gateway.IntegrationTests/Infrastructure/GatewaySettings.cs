@@ -14,6 +14,9 @@ public sealed class GatewaySettings
         ["Gateway:Server:PublicH2c:Port"] = "0",
         ["Gateway:Server:Management:Address"] = "127.0.0.1",
         ["Gateway:Server:Management:Port"] = "0",
+        // Every test client is 127.0.0.1, and many tests open hundreds of sessions at once: the per-client
+        // bucket (100/s, burst 200 by default) is off unless a test sets it.
+        ["Gateway:Admission:PerClient:PermitsPerSecond"] = "0",
     };
 
     public GatewaySettings()

@@ -38,6 +38,32 @@ public sealed class StartupValidatorTests
     }
 
     [Fact]
+    public void Build_AdmissionProblems_AreReportedWithTheRest()
+    {
+        var exception = Assert.Throws<GatewayConfigurationException>(() => Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Admission:Rate:PermitsPerSecond"] = "0",
+            ["Gateway:Admission:Rate:Burst"] = "10",
+            ["Gateway:Admission:Watermarks:Low"] = "500",
+            ["Gateway:Admission:Watermarks:High"] = "100",
+            ["Gateway:Admission:Watermarks:Critical"] = "1000",
+            ["Gateway:Admission:TrustedProxies:0"] = "10.0.0.0/40",
+            ["ReverseProxy:Routes:r:ClusterId"] = "c",
+            ["ReverseProxy:Routes:r:Match:Path"] = "/chat",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.Priority"] = "high",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.AllowedOrigins"] = "app.example.com",
+            ["ReverseProxy:Clusters:c:Destinations:d1:Address"] = "http://127.0.0.1:1",
+        }));
+
+        var problems = exception.Problems;
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Admission:", StringComparison.Ordinal) && p.Contains("PermitsPerSecond", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Low <= High <= Critical (resolved: Low 500, High 100, Critical 1000)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("'10.0.0.0/40'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains("'Gateway.Priority' = 'high'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains("'app.example.com' is not an origin", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Build_ValidConfiguration_Succeeds()
     {
         using var app = (IDisposable)Build(new Dictionary<string, string?>

@@ -1,0 +1,99 @@
+using Gateway.Sessions;
+
+namespace Gateway.Admission;
+
+/// <summary>
+/// First step of the proxy pipeline, after routing and before anything reaches a backend: checks a WebSocket
+/// upgrade against the route's origin allow-list and <see cref="AdmissionController"/>, and holds the
+/// admission until the session ends. Requests that are not WebSocket upgrades pass untouched.
+/// </summary>
+/// <remarks>
+/// Kestrel's own <c>MaxConcurrentUpgradedConnections</c> is no substitute: it is checked when the upgrade
+/// completes, after the backend has already been asked and has answered 101.
+/// </remarks>
+internal sealed partial class AdmissionMiddleware
+{
+    private readonly RequestDelegate _next;
+    private readonly AdmissionController _controller;
+    private readonly UpgradeRejection _rejection;
+    private readonly ILogger<AdmissionMiddleware> _logger;
+
+    public AdmissionMiddleware(RequestDelegate next, AdmissionController controller, UpgradeRejection rejection, ILogger<AdmissionMiddleware> logger)
+    {
+        _next = next;
+        _controller = controller;
+        _rejection = rejection;
+        _logger = logger;
+    }
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        if (!WebSocketRequest.IsWebSocket(context))
+        {
+            return _next(context);
+        }
+
+        var route = context.GetReverseProxyFeature().Route.Config;
+        var policy = RouteAdmissionPolicy.For(route);
+        if (policy.Origins is { } origins
+            && context.Request.Headers.Origin is { Count: > 0 } origin
+            && !origins.IsAllowed(origin.ToString()))
+        {
+            _controller.RejectOrigin(route.RouteId);
+            Log.OriginRejected(_logger, origin.ToString(), route.RouteId, context.Connection.RemoteIpAddress);
+            // A hijacking page must not get a socket, so never the browser-facing accept-then-close here.
+            return _rejection.RejectAsync(context, StatusCodes.Status403Forbidden, TimeSpan.Zero, "Origin not allowed.", closeInstead: false, TimeSpan.Zero);
+        }
+
+        if (!_controller.Enabled)
+        {
+            return _next(context);
+        }
+
+        var client = _controller.ResolveClient(context);
+        var decision = _controller.TryAdmit(client, policy.Priority, route.RouteId, out var ticket);
+        if (!decision.Admitted)
+        {
+            var reason = AdmissionController.TagOf(decision.Rejection);
+            Log.Rejected(_logger, client, route.RouteId, reason, decision.StatusCode, decision.RetryAfterSeconds);
+            return _rejection.RejectAsync(
+                context,
+                decision.StatusCode,
+                decision.RetryAfter,
+                MessageFor(decision.Rejection, decision.RetryAfterSeconds),
+                policy.BrowserFacing,
+                _controller.RejectionCloseTimeout);
+        }
+
+        return HoldAsync(context, ticket!);
+    }
+
+    private async Task HoldAsync(HttpContext context, AdmissionTicket ticket)
+    {
+        context.Features.Set<IClientAddressFeature>(ticket);
+        try
+        {
+            await _next(context);
+        }
+        finally
+        {
+            _controller.Release(ticket);
+        }
+    }
+
+    private static string MessageFor(AdmissionRejection rejection, int retryAfterSeconds) => rejection switch
+    {
+        AdmissionRejection.ClientSessions => $"Too many open sessions from this client; retry after {retryAfterSeconds} s.",
+        AdmissionRejection.RateClient => $"Too many new sessions from this client; retry after {retryAfterSeconds} s.",
+        _ => $"The gateway is not accepting new sessions at the moment; retry after {retryAfterSeconds} s.",
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Upgrade from {ClientAddress} on route {RouteId} rejected ({Reason}): {StatusCode}, retry after {RetryAfterSeconds} s.", EventName = "AdmissionRejected")]
+        public static partial void Rejected(ILogger logger, System.Net.IPAddress clientAddress, string routeId, string reason, int statusCode, int retryAfterSeconds);
+
+        [LoggerMessage(2, LogLevel.Debug, "Upgrade with Origin '{Origin}' on route {RouteId} from {PeerAddress} refused (403): not in the route's allowed origins.", EventName = "OriginRejected")]
+        public static partial void OriginRejected(ILogger logger, string origin, string routeId, System.Net.IPAddress? peerAddress);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Net;
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Admission;
+
+/// <summary>Acceptance 2: each watermark changes what is admitted, and the level comes back down as sessions close.</summary>
+public sealed class WatermarkTests : IAsyncLifetime
+{
+    private EchoBackend _backend = null!;
+    private GatewayInstance _gateway = null!;
+    private string _normalRoute = "";
+    private string _priorityRoute = "";
+
+    public async Task InitializeAsync()
+    {
+        _backend = await EchoBackend.StartAsync();
+        var settings = new GatewaySettings();
+        var cluster = settings.Cluster("marks", _backend.Address);
+        _normalRoute = settings.Route("normal", "/normal", cluster);
+        _priorityRoute = settings.Route("priority", "/priority", cluster);
+        settings[$"ReverseProxy:Routes:{_priorityRoute}:Metadata:Gateway.Priority"] = "true";
+        settings["Gateway:Admission:Watermarks:Low"] = "2";
+        settings["Gateway:Admission:Watermarks:High"] = "4";
+        settings["Gateway:Admission:Watermarks:Critical"] = "6";
+        _gateway = await GatewayInstance.StartAsync(settings);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task FillingToEachMark_ChangesWhatIsAdmitted_AndClosingBringsTheLevelBack()
+    {
+        var open = new List<UpgradeOutcome>();
+        try
+        {
+            Assert.Equal(0, await LevelAsync());
+            open.Add(await AdmitAsync("/normal/1"));
+            open.Add(await AdmitAsync("/normal/2"));
+            Assert.Equal(1, await LevelAsync());
+            open.Add(await AdmitAsync("/normal/3"));
+            open.Add(await AdmitAsync("/normal/4"));
+            Assert.Equal(2, await LevelAsync());
+
+            // High: a normal route is refused, a priority route still admits.
+            var high = await UpgradeAttempt.RunAsync(_gateway.Ws("/normal/5"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, high.Status);
+            Assert.True(int.Parse(high.RetryAfter!, System.Globalization.CultureInfo.InvariantCulture) >= 1);
+            open.Add(await AdmitAsync("/priority/5"));
+            open.Add(await AdmitAsync("/priority/6"));
+            Assert.Equal(3, await LevelAsync());
+
+            // Critical: nothing, priority included.
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await UpgradeAttempt.RunAsync(_gateway.Ws("/priority/7"))).Status);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await UpgradeAttempt.RunAsync(_gateway.Ws("/normal/7"))).Status);
+            Assert.Equal(6, _backend.SessionsAccepted);
+
+            var metrics = await _gateway.MetricsAsync();
+            Assert.Equal(1, metrics.Sum("gateway_admission_rejected_total", ("route", _normalRoute), ("reason", "watermark_high")));
+            Assert.Equal(1, metrics.Sum("gateway_admission_rejected_total", ("route", _normalRoute), ("reason", "watermark_critical")));
+            Assert.Equal(1, metrics.Sum("gateway_admission_rejected_total", ("route", _priorityRoute), ("reason", "watermark_critical")));
+            Assert.Equal(6, metrics.Sum("gateway_admission_watermark", ("mark", "critical")));
+
+            // Closing sessions brings the level down step by step, and normal routes admit again below high.
+            foreach (var outcome in open.Take(3))
+            {
+                await outcome.Socket!.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+            }
+
+            await Eventually.EqualAsync(1, LevelAsync);
+            open.Add(await AdmitAsync("/normal/8"));
+            Assert.Equal(2, await LevelAsync());
+
+            var changes = _gateway.Logs.Entries.Where(e => e.EventId.Name is "AdmissionLevelRaised" or "AdmissionLevelLowered").Select(e => e.Message).ToList();
+            Assert.Collection(
+                changes,
+                m => Assert.Contains("from Normal to Elevated", m, StringComparison.Ordinal),
+                m => Assert.Contains("from Elevated to High", m, StringComparison.Ordinal),
+                m => Assert.Contains("from High to Critical", m, StringComparison.Ordinal),
+                m => Assert.Contains("from Critical to High", m, StringComparison.Ordinal),
+                m => Assert.Contains("from High to Elevated", m, StringComparison.Ordinal),
+                m => Assert.Contains("from Elevated to High", m, StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var outcome in open)
+            {
+                outcome.Socket?.Dispose();
+            }
+        }
+    }
+
+    private async Task<UpgradeOutcome> AdmitAsync(string path)
+    {
+        var outcome = await UpgradeAttempt.RunAsync(_gateway.Ws(path));
+        Assert.True(outcome.Open, $"{path}: {outcome}");
+        return outcome;
+    }
+
+    private async Task<int> LevelAsync() => (int)(await _gateway.MetricsAsync()).Sum("gateway_admission_level");
+}
