@@ -86,6 +86,28 @@ public sealed class AdmissionControllerTests : IDisposable
     }
 
     [Fact]
+    public async Task TryAdmit_PerClientBucket_RefillsOnItsOwn()
+    {
+        // The partitioned limiter refills its client buckets from its own timer (every 100 ms), not from OnTick.
+        var (controller, _) = Create(new()
+        {
+            ["Gateway:Admission:PerClient:PermitsPerSecond"] = "20",
+            ["Gateway:Admission:PerClient:Burst"] = "1",
+        });
+        Assert.True(controller.TryAdmit(A, false, "r", out _).Admitted);
+        Assert.Equal(AdmissionRejection.RateClient, controller.TryAdmit(A, false, "r", out _).Rejection);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        var admitted = false;
+        while (!admitted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            admitted = controller.TryAdmit(A, false, "r", out _).Admitted;
+        }
+
+        Assert.True(admitted, "The client's bucket never refilled.");
+    }
+
+    [Fact]
     public void TryAdmit_SessionCap_HoldsUntilASessionOfThatClientEnds()
     {
         var (controller, _) = Create(new() { ["Gateway:Admission:PerClient:MaxSessions"] = "2" });
