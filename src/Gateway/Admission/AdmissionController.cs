@@ -76,6 +76,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
 
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan LevelLogInterval = TimeSpan.FromSeconds(1);
     private static readonly string[] ReasonTags = ["none", "origin", "watermark_critical", "watermark_high", "client_sessions", "rate_client", "rate_global"];
 
     private readonly IOptionsFactory<AdmissionOptions> _optionsFactory;
@@ -95,6 +96,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
     private volatile PartitionedRateLimiter<IPAddress>? _clientBuckets;
     private double _globalRate;
     private int _loggedLevel;
+    private long _lastLevelLogTimestamp;
     private long _lastSummaryTimestamp;
 
     public AdmissionController(
@@ -182,22 +184,23 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
             return Reject(route, refused == AdmissionLevel.Critical ? AdmissionRejection.WatermarkCritical : AdmissionRejection.WatermarkHigh, settings.RetryAfter, settings);
         }
 
-        NoteCount(count);
         if (!_clientSessions.TryAcquire(client, settings.MaxSessionsPerClient, out var entry))
         {
-            ReleaseWatermark();
+            // A slot held for microseconds is not a level change: release it without a word.
+            _watermark.Release();
             return Reject(route, AdmissionRejection.ClientSessions, settings.RetryAfter, settings);
         }
 
         if (!TryAcquire(client, out var clientRetry, out var globalRetry))
         {
             _clientSessions.Release(client, entry);
-            ReleaseWatermark();
+            _watermark.Release();
             return clientRetry is { } retry
                 ? Reject(route, AdmissionRejection.RateClient, retry, settings)
                 : Reject(route, AdmissionRejection.RateGlobal, globalRetry, settings);
         }
 
+        NoteCount(count);
         _metrics.Admitted(route);
         ticket = new AdmissionTicket(client, entry);
         return default;
@@ -227,6 +230,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
         {
             _globalBucket.TryReplenish();
             AdaptGlobalRate();
+            NoteCount(_watermark.Count);
             LogSummaryIfDue();
         }
         catch (Exception exception) when (exception is not OutOfMemoryException)
@@ -368,17 +372,31 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
 
     private void ReleaseWatermark() => NoteCount(_watermark.Release());
 
-    /// <summary>Logs a level change once, whichever thread saw it first.</summary>
+
+    /// <summary>
+    /// Logs a level change once, whichever thread saw it first, and at most once per
+    /// <see cref="LevelLogInterval"/>: a pod hovering at a mark while sessions come and go would otherwise log
+    /// on every session. A change held back is logged by the ticker once the interval has passed, from the last
+    /// level logged to the level then in force, so the log always ends on the current level.
+    /// </summary>
     private void NoteCount(int count)
     {
         var settings = _settings;
         var level = (int)ConnectionWatermark.LevelOf(count, settings.Levels);
         var logged = Volatile.Read(ref _loggedLevel);
-        if (level == logged || Interlocked.CompareExchange(ref _loggedLevel, level, logged) != logged)
+        if (level == logged)
         {
             return;
         }
 
+        var last = Volatile.Read(ref _lastLevelLogTimestamp);
+        if ((last != 0 && _timeProvider.GetElapsedTime(last) < LevelLogInterval)
+            || Interlocked.CompareExchange(ref _loggedLevel, level, logged) != logged)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _lastLevelLogTimestamp, _timeProvider.GetTimestamp());
         var name = ((AdmissionLevel)level).ToString();
         var previous = ((AdmissionLevel)logged).ToString();
         if (level > logged)

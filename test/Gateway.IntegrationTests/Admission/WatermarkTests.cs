@@ -74,15 +74,13 @@ public sealed class WatermarkTests : IAsyncLifetime
             open.Add(await AdmitAsync("/normal/8"));
             Assert.Equal(2, await LevelAsync());
 
-            var changes = _gateway.Logs.Entries.Where(e => e.EventId.Name is "AdmissionLevelRaised" or "AdmissionLevelLowered").Select(e => e.Message).ToList();
-            Assert.Collection(
-                changes,
-                m => Assert.Contains("from Normal to Elevated", m, StringComparison.Ordinal),
-                m => Assert.Contains("from Elevated to High", m, StringComparison.Ordinal),
-                m => Assert.Contains("from High to Critical", m, StringComparison.Ordinal),
-                m => Assert.Contains("from Critical to High", m, StringComparison.Ordinal),
-                m => Assert.Contains("from High to Elevated", m, StringComparison.Ordinal),
-                m => Assert.Contains("from Elevated to High", m, StringComparison.Ordinal));
+            // Level changes are logged at most once a second; a change held back is reported by the ticker, so
+            // the log ends on the level in force (4 sessions: High), whatever happened in between.
+            List<string> LevelLines() => _gateway.Logs.Entries.Where(e => e.EventId.Name is "AdmissionLevelRaised" or "AdmissionLevelLowered").Select(e => e.Message).ToList();
+            await Eventually.EqualAsync(true, () => LevelLines() is [.., var last] && last.Contains("to High: 4 sessions", StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+            var changes = LevelLines();
+            Assert.StartsWith("Admission level raised from Normal to Elevated", changes[0], StringComparison.Ordinal);
+            Assert.InRange(changes.Count, 2, 6);
         }
         finally
         {

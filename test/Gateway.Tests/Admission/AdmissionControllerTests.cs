@@ -129,25 +129,80 @@ public sealed class AdmissionControllerTests : IDisposable
             ["Gateway:Admission:Watermarks:High"] = "2",
             ["Gateway:Admission:Watermarks:Critical"] = "3",
         });
-        var tickets = new List<AdmissionTicket>();
+        var time = Time();
         Assert.True(controller.TryAdmit(A, false, "r", out var t1).Admitted);
+        time.Advance(TimeSpan.FromSeconds(2));
         Assert.True(controller.TryAdmit(A, false, "r", out var t2).Admitted);
+        time.Advance(TimeSpan.FromSeconds(2));
         Assert.Equal(AdmissionRejection.WatermarkHigh, controller.TryAdmit(A, false, "r", out _).Rejection);
         Assert.Equal(AdmissionRejection.WatermarkHigh, controller.TryAdmit(A, false, "r", out _).Rejection);
         Assert.True(controller.TryAdmit(A, true, "r", out var t3).Admitted);
         Assert.Equal(AdmissionRejection.WatermarkCritical, controller.TryAdmit(A, true, "r", out _).Rejection);
         Assert.Equal((int)AdmissionLevel.Critical, controller.Level);
 
-        controller.Release(t3!);
-        controller.Release(t2!);
-        controller.Release(t1!);
-        Assert.Equal((int)AdmissionLevel.Normal, controller.Level);
+        foreach (var ticket in new[] { t3!, t2!, t1! })
+        {
+            time.Advance(TimeSpan.FromSeconds(2));
+            controller.Release(ticket);
+        }
 
-        var changes = _logs.Messages.Where(m => m.Contains("Admission level", StringComparison.Ordinal)).ToList();
+        Assert.Equal((int)AdmissionLevel.Normal, controller.Level);
         Assert.Equal(
             ["raised from Normal to Elevated", "raised from Elevated to High", "raised from High to Critical", "lowered from Critical to High", "lowered from High to Elevated", "lowered from Elevated to Normal"],
-            changes.Select(m => m[(m.IndexOf("raised", StringComparison.Ordinal) is var r && r >= 0 ? r : m.IndexOf("lowered", StringComparison.Ordinal))..m.IndexOf(':', StringComparison.Ordinal)]));
+            LevelLines());
     }
+
+    [Fact]
+    public void TryAdmit_RefusalsAtAMark_LogNoLevelChange()
+    {
+        var (controller, _) = Create(new()
+        {
+            ["Gateway:Admission:Watermarks:Low"] = "2",
+            ["Gateway:Admission:Watermarks:High"] = "5",
+            ["Gateway:Admission:Watermarks:Critical"] = "6",
+            ["Gateway:Admission:Rate:PermitsPerSecond"] = "0.01",
+            ["Gateway:Admission:Rate:MinimumPermitsPerSecond"] = "0.01",
+            ["Gateway:Admission:Rate:Burst"] = "1",
+            ["Gateway:Admission:PerClient:PermitsPerSecond"] = "0",
+        });
+        Assert.True(controller.TryAdmit(A, false, "r", out _).Admitted);
+        // Each refused attempt holds the second slot (the low mark) for a moment; none of that is a level change.
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.Equal(AdmissionRejection.RateGlobal, controller.TryAdmit(B, false, "r", out _).Rejection);
+        }
+
+        Time().Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(LevelLines());
+    }
+
+    [Fact]
+    public void Release_SessionsComingAndGoingAtAMark_LogAtMostOncePerSecond_ThenTheSettledLevel()
+    {
+        var (controller, _) = Create(new()
+        {
+            ["Gateway:Admission:Watermarks:Low"] = "1",
+            ["Gateway:Admission:Watermarks:High"] = "5",
+            ["Gateway:Admission:Watermarks:Critical"] = "6",
+        });
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(controller.TryAdmit(A, false, "r", out var ticket).Admitted);
+            controller.Release(ticket!);
+        }
+
+        Assert.Equal(["raised from Normal to Elevated"], LevelLines());
+        // The ticker reports where the level settled once the interval has passed.
+        Time().Advance(TimeSpan.FromSeconds(1.1));
+        Assert.Equal(["raised from Normal to Elevated", "lowered from Elevated to Normal"], LevelLines());
+    }
+
+    private ManualTimeProvider Time() => (ManualTimeProvider)_providers[^1].GetRequiredService<TimeProvider>();
+
+    private List<string> LevelLines() => _logs.Messages
+        .Where(m => m.StartsWith("Admission level", StringComparison.Ordinal))
+        .Select(m => m["Admission level ".Length..m.IndexOf(':', StringComparison.Ordinal)])
+        .ToList();
 
     [Fact]
     public async Task OnTick_RefillsTheGlobalBucket_NothingElseDoes()
