@@ -41,7 +41,7 @@ start_gateway() { # name, then extra Key=Value settings
     ReverseProxy__Routes__bench__ClusterId=bench ReverseProxy__Routes__bench__Match__Path='/x/{**rest}' \
     ReverseProxy__Clusters__bench__Destinations__d1__Address="http://127.0.0.1:$backend_port" \
     "$@" dotnet "$work/gateway/Gateway.dll" > "$work/$name.log" 2>&1 &
-  local pid=$!; pids+=($pid)
+  local pid=$!
   wait_for "$work/$name.log" 'Gateway listening: public http://127\.0\.0\.1:[0-9]+'
   local port; port="$(grep -oE 'public http://127\.0\.0\.1:[0-9]+' "$work/$name.log" | head -1 | grep -oE '[0-9]+$')"
   echo "$pid $port"
@@ -51,9 +51,11 @@ read -r open_pid open_port < <(start_gateway open \
   Gateway__Admission__Rate__PermitsPerSecond=1000000 Gateway__Admission__Rate__Burst=1000000 \
   Gateway__Admission__Rate__MinimumPermitsPerSecond=1000000 Gateway__Admission__PerClient__PermitsPerSecond=0 \
   Gateway__Admission__Watermarks__Low=1000000 Gateway__Admission__Watermarks__High=1000000 Gateway__Admission__Watermarks__Critical=1000000)
+pids+=("$open_pid") # start_gateway runs in a subshell: its own pids+= never reaches the trap
 read -r shut_pid shut_port < <(start_gateway shut \
   Gateway__Admission__Rate__PermitsPerSecond=1 Gateway__Admission__Rate__Burst=1 Gateway__Admission__Rate__MinimumPermitsPerSecond=1 \
   Gateway__Admission__PerClient__PermitsPerSecond=0 'Logging__LogLevel__Gateway.Admission=Error')
+pids+=("$shut_pid")
 
 storm() { # label url gateway-pid-or-0
   local before=0 after=0 hz; hz="$(getconf CLK_TCK)"
