@@ -1,5 +1,6 @@
 using Gateway.Admission;
 using Gateway.Proxy;
+using Gateway.Resilience;
 using Gateway.Telemetry;
 
 namespace Gateway.Hosting;
@@ -9,7 +10,8 @@ public static partial class GatewayApplicationExtensions
     /// <summary>
     /// Validates the whole configuration (throwing <see cref="GatewayConfigurationException"/> with every
     /// problem), then builds the pipeline. The order is the product's data path:
-    /// management branch → routing → request timeouts → YARP [admission → errors → sessions → affinity → balancing → health].
+    /// management branch → routing → request timeouts → YARP [admission → errors → sessions → destination choice
+    /// (fallback, fast failure, connect retries) → affinity → balancing → breaker → passive health → forward].
     /// </summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
@@ -24,6 +26,7 @@ public static partial class GatewayApplicationExtensions
         // starts its ticker and reload watch now rather than on the first upgrade.
         _ = app.Services.GetRequiredService<GatewayTelemetry>();
         _ = app.Services.GetRequiredService<AdmissionController>();
+        _ = app.Services.GetRequiredService<UpgradeWatch>();
 
         var listeners = app.Services.GetRequiredService<GatewayListeners>();
         var readiness = app.Services.GetRequiredService<ReadinessState>();
@@ -48,8 +51,10 @@ public static partial class GatewayApplicationExtensions
             proxy.UseMiddleware<AdmissionMiddleware>();
             proxy.UseMiddleware<ProxyErrorMiddleware>();
             proxy.UseMiddleware<SessionTrackingMiddleware>();
+            proxy.UseMiddleware<ResilienceMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
+            proxy.UseMiddleware<BreakerMiddleware>();
             proxy.UsePassiveHealthChecks();
         });
         return app;

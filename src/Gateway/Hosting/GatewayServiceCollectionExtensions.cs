@@ -1,5 +1,6 @@
 using Gateway.Admission;
 using Gateway.Proxy;
+using Gateway.Resilience;
 using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.AspNetCore.DataProtection;
@@ -35,6 +36,9 @@ public static class GatewayServiceCollectionExtensions
         services.AddOptions<AdmissionOptions>()
             .Configure<IConfiguration>(static (options, config) => config.GetSection(AdmissionOptions.SectionName).Bind(options));
 
+        AddValidatedOptions<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.SectionName)
+            .Services.AddSingleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsRules>();
+
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
 
@@ -57,7 +61,14 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<AdmissionController>();
         services.AddSingleton<UpgradeRejection>();
 
+        // Backend protection
+        services.AddSingleton<ResilienceMetrics>();
+        services.AddSingleton<DestinationBreakers>();
+        services.AddSingleton<UpgradeWatch>();
+        services.AddSingleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, BreakerPassiveHealthPolicy>();
+
         // Proxy
+        services.AddSingleton<ProxySessionPolicy>();
         services.AddRequestTimeouts();
         services.AddSingleton<IConfigureOptions<RequestTimeoutOptions>>(static sp =>
             new ConfigureOptions<RequestTimeoutOptions>(timeouts => timeouts.DefaultPolicy = new RequestTimeoutPolicy

@@ -1,5 +1,6 @@
 using Gateway.Admission;
 using Gateway.Proxy;
+using Gateway.Resilience;
 using Gateway.Sessions;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
@@ -19,8 +20,14 @@ internal static class StartupValidator
         Check<ServerOptions>(services, ServerOptions.SectionName, problems);
         Check<ProxyOptions>(services, ProxyOptions.SectionName, problems);
         Check<AdmissionOptions>(services, AdmissionOptions.SectionName, problems);
+        Check<ResilienceOptions>(services, ResilienceOptions.SectionName, problems);
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();
-        CheckProxyConfig(services, sessions, problems);
+        var clusterIds = CheckProxyConfig(services, sessions, problems);
+        // Read from configuration, not the options: they are null when invalid, and a typo is worth reporting anyway.
+        problems.AddRange(services.GetRequiredService<IConfiguration>().GetSection(ResilienceOptions.SectionName + ":Clusters").GetChildren()
+            .Select(section => section.Key)
+            .Where(id => !clusterIds.Contains(id))
+            .Select(id => $"{ResilienceOptions.SectionName}:Clusters:{id}: no cluster '{id}' under ReverseProxy:Clusters (a misspelt id would silently get the defaults)."));
         return problems;
     }
 
@@ -44,7 +51,7 @@ internal static class StartupValidator
         return null;
     }
 
-    private static void CheckProxyConfig(IServiceProvider services, WebSocketSessionOptions sessions, List<string> problems)
+    private static HashSet<string> CheckProxyConfig(IServiceProvider services, WebSocketSessionOptions sessions, List<string> problems)
     {
         var validator = services.GetRequiredService<IConfigValidator>();
         var routes = new List<RouteConfig>();
@@ -88,6 +95,8 @@ internal static class StartupValidator
                 problems.Add($"ReverseProxy:Routes:{route.RouteId}: {Describe(error)}");
             }
         }
+
+        return clusterIds;
     }
 
     private static string Describe(Exception exception)

@@ -31,7 +31,8 @@ internal sealed class GatewayConfigFilter : IProxyConfigFilter
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
     {
-        var errors = ProxyConfigRules.ValidateRoute(route, _ => cluster is not null).ToList();
+        // Only the route's own cluster is known here; a missing fallback cluster is reported when first needed.
+        var errors = ProxyConfigRules.ValidateRoute(route, id => cluster is not null || !string.Equals(id, route.ClusterId, StringComparison.OrdinalIgnoreCase)).ToList();
         if (errors.Count > 0)
         {
             throw new InvalidOperationException($"Route '{route.RouteId}' {string.Join(" ", errors)}");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Gateway.Admission;
+using Gateway.Resilience;
 using Gateway.Sessions;
 using Yarp.ReverseProxy.Configuration;
 
@@ -40,6 +41,11 @@ internal static class ProxyConfigRules
         {
             yield return error;
         }
+
+        foreach (var error in RouteResiliencePolicy.Validate(route, clusterExists))
+        {
+            yield return error;
+        }
     }
 
     public static List<string> ValidateCluster(ClusterConfig cluster, WebSocketSessionOptions sessions)
@@ -73,7 +79,10 @@ internal static class ProxyConfigRules
         return errors;
     }
 
-    /// <summary>The cluster as the gateway runs it: derived activity timeout, no-panic destination policy.</summary>
+    /// <summary>
+    /// The cluster as the gateway runs it: derived activity timeout, no-panic destination policy, and passive
+    /// health driven by the destination circuit breakers.
+    /// </summary>
     public static ClusterConfig ApplyDefaults(ClusterConfig cluster, WebSocketSessionOptions sessions)
     {
         TryGetIdleTimeout(cluster, sessions, out var idle, out _);
@@ -82,7 +91,12 @@ internal static class ProxyConfigRules
         return cluster with
         {
             HttpRequest = request with { ActivityTimeout = DeriveActivityTimeout(request.ActivityTimeout, idle) },
-            HealthCheck = healthCheck with { AvailableDestinationsPolicy = healthCheck.AvailableDestinationsPolicy ?? DefaultAvailableDestinationsPolicy },
+            HealthCheck = healthCheck with
+            {
+                AvailableDestinationsPolicy = healthCheck.AvailableDestinationsPolicy ?? DefaultAvailableDestinationsPolicy,
+                // Circuit breakers report through passive health, which YARP only heeds when it is enabled.
+                Passive = healthCheck.Passive ?? new PassiveHealthCheckConfig { Enabled = true, Policy = BreakerPassiveHealthPolicy.PolicyName },
+            },
         };
     }
 

@@ -1,3 +1,4 @@
+using Gateway.Resilience;
 using Gateway.Sessions;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
@@ -40,9 +41,12 @@ internal sealed partial class ProxyErrorMiddleware
             context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
         }
 
+        // The breaker's handshake timeout cancels the forward through the request's abort token, which YARP
+        // reports as the client leaving; the answer (504) was already set by BreakerMiddleware.
+        var handshakeTimedOut = context.Features.Get<ResilienceFeature>()?.Failure == BackendFailure.HandshakeTimeout;
         var proxy = context.GetReverseProxyFeature();
         var destination = proxy.ProxiedDestination;
-        var level = timedOut || !IsClientCaused(error.Error) ? LogLevel.Warning : LogLevel.Information;
+        var level = timedOut || handshakeTimedOut || !IsClientCaused(error.Error) ? LogLevel.Warning : LogLevel.Information;
         Log.ForwardFailed(
             _logger,
             level,
@@ -52,7 +56,7 @@ internal sealed partial class ProxyErrorMiddleware
             proxy.Cluster?.Config.ClusterId,
             destination?.DestinationId,
             destination?.Model.Config.Address,
-            timedOut ? "RequestTimedOut" : error.Error.ToString(),
+            timedOut ? "RequestTimedOut" : handshakeTimedOut ? "HandshakeTimedOut" : error.Error.ToString(),
             context.Response.StatusCode,
             error.Exception?.Message,
             error.Exception);

@@ -1,7 +1,6 @@
 using Gateway.Sessions;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Model;
 
 namespace Gateway.Proxy;
 
@@ -12,33 +11,30 @@ namespace Gateway.Proxy;
 /// </summary>
 internal sealed class SessionTrackingMiddleware
 {
-    private static readonly Func<HttpContext, string?> DestinationOf =
-        static context => context.Features.Get<IReverseProxyFeature>()?.ProxiedDestination?.DestinationId;
-
     private readonly RequestDelegate _next;
     private readonly SessionRegistry _registry;
+    private readonly ProxySessionPolicy _policy;
 
-    public SessionTrackingMiddleware(RequestDelegate next, SessionRegistry registry)
+    public SessionTrackingMiddleware(RequestDelegate next, SessionRegistry registry, ProxySessionPolicy policy)
     {
         _next = next;
         _registry = registry;
+        _policy = policy;
     }
 
     public Task InvokeAsync(HttpContext context)
     {
-        var proxy = context.GetReverseProxyFeature();
-        var routeId = proxy.Route.Config.RouteId;
-        var clusterId = proxy.Cluster?.Config.ClusterId ?? "";
+        var routeId = context.GetReverseProxyFeature().Route.Config.RouteId;
 
         if (WebSocketRequest.IsHttp11Upgrade(context, out var upgradeFeature))
         {
-            var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http11Upgrade);
+            var upgrade = new SessionUpgrade(_registry, context, routeId, _policy, SessionProtocol.Http11Upgrade);
             return RelayAsync<IHttpUpgradeFeature>(context, upgrade, new SessionUpgradeFeature(upgradeFeature, upgrade), upgradeFeature);
         }
 
         if (WebSocketRequest.IsHttp2ExtendedConnect(context, out var connectFeature))
         {
-            var upgrade = new SessionUpgrade(_registry, context, routeId, clusterId, DestinationOf, SessionProtocol.Http2ExtendedConnect);
+            var upgrade = new SessionUpgrade(_registry, context, routeId, _policy, SessionProtocol.Http2ExtendedConnect);
             return RelayAsync<IHttpExtendedConnectFeature>(context, upgrade, new SessionConnectFeature(connectFeature, upgrade), connectFeature);
         }
 
@@ -60,24 +56,9 @@ internal sealed class SessionTrackingMiddleware
             if (upgrade.Session is { } session)
             {
                 var error = context.Features.Get<IForwarderErrorFeature>();
-                _registry.Close(session, ReasonFor(session, error?.Error), Describe(error));
+                _registry.Close(session, upgrade.JudgeEnd(session), Describe(error));
             }
         }
-    }
-
-    internal static SessionCloseReason ReasonFor(Session session, ForwarderError? error)
-    {
-        if (error == ForwarderError.UpgradeActivityTimeout)
-        {
-            return SessionCloseReason.IdleTimeout;
-        }
-
-        return session.CloseInitiator switch
-        {
-            SessionSide.Client => SessionCloseReason.ClientClose,
-            SessionSide.Backend => SessionCloseReason.BackendClose,
-            _ => SessionCloseReason.Error,
-        };
     }
 
     private static string? Describe(IForwarderErrorFeature? error)

@@ -11,6 +11,7 @@ internal sealed class Session
 {
     private int _closeInitiator;
     private int _ended;
+    private int _clientGone;
 
     /// <summary>Bytes and frames the client sent.</summary>
     internal SessionLeg ClientLeg;
@@ -27,6 +28,7 @@ internal sealed class Session
         ClientAddress = info.ClientAddress;
         ClientPort = info.ClientPort;
         Protocol = info.Protocol;
+        Degraded = info.Degraded;
         StartTimestamp = startTimestamp;
         StartedAt = startedAt;
         // Struct fields of a class start zeroed; the leg's constructor sets its "no close seen" marker.
@@ -47,6 +49,9 @@ internal sealed class Session
     public int ClientPort { get; }
 
     public SessionProtocol Protocol { get; }
+
+    /// <summary>Served by the route's fallback cluster because its own cluster had no destination available.</summary>
+    public bool Degraded { get; }
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> when the upgrade completed.</summary>
     public long StartTimestamp { get; }
@@ -69,6 +74,11 @@ internal sealed class Session
     public SessionSide CloseInitiator => (SessionSide)Volatile.Read(ref _closeInitiator);
 
     public bool HasEnded => Volatile.Read(ref _ended) != 0;
+
+    /// <summary>The client's transport ended: end of stream, a failed read or a failed write.</summary>
+    public bool ClientGone => Volatile.Read(ref _clientGone) != 0;
+
+    internal void MarkClientGone() => Volatile.Write(ref _clientGone, 1);
 
     /// <summary>Accounts bytes read from the client. Returns the number of messages they completed.</summary>
     internal long OnClientData(ReadOnlySpan<byte> data, long timestamp) => Observe(ref ClientLeg, SessionSide.Client, data, timestamp);

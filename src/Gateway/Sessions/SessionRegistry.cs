@@ -50,8 +50,8 @@ internal sealed partial class SessionRegistry
         var session = new Session(Interlocked.Increment(ref _lastId), info, _timeProvider.GetTimestamp(), _timeProvider.GetUtcNow());
         _sessions[session.Id] = session;
         Interlocked.Increment(ref _count);
-        _metrics.SessionOpened(session.RouteId, session.ClusterId, session.Protocol.ToTagValue());
-        Log.SessionOpened(_logger, session.Id, session.RouteId, session.ClusterId, session.DestinationId, session.ClientAddress, session.ClientPort, session.Protocol.ToTagValue());
+        _metrics.SessionOpened(session.RouteId, session.ClusterId, session.Protocol.ToTagValue(), session.DestinationId, session.Degraded);
+        Log.SessionOpened(_logger, session.Id, session.RouteId, session.ClusterId, session.DestinationId, session.ClientAddress, session.ClientPort, session.Protocol.ToTagValue(), session.Degraded);
         return session;
     }
 
@@ -67,7 +67,7 @@ internal sealed partial class SessionRegistry
         _sessions.TryRemove(session.Id, out _);
         Interlocked.Decrement(ref _count);
         var duration = _timeProvider.GetElapsedTime(session.StartTimestamp);
-        _metrics.SessionClosed(session.RouteId, session.ClusterId, reason.ToTagValue(), duration.TotalSeconds);
+        _metrics.SessionClosed(session.RouteId, session.ClusterId, reason.ToTagValue(), duration.TotalSeconds, session.DestinationId, session.Degraded);
         Log.SessionClosed(
             _logger,
             session.Id,
@@ -85,8 +85,8 @@ internal sealed partial class SessionRegistry
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} opened on route {RouteId}, cluster {ClusterId}, destination {DestinationId}, client {ClientAddress}:{ClientPort} over {Protocol}.", EventName = "SessionOpened")]
-        public static partial void SessionOpened(ILogger logger, long sessionId, string routeId, string clusterId, string? destinationId, System.Net.IPAddress? clientAddress, int clientPort, string protocol);
+        [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} opened on route {RouteId}, cluster {ClusterId}, destination {DestinationId}, client {ClientAddress}:{ClientPort} over {Protocol}; degraded {Degraded}.", EventName = "SessionOpened")]
+        public static partial void SessionOpened(ILogger logger, long sessionId, string routeId, string clusterId, string? destinationId, System.Net.IPAddress? clientAddress, int clientPort, string protocol, bool degraded);
 
         [LoggerMessage(2, LogLevel.Debug, "Session {SessionId} closed ({Reason}; client close {ClientCloseStatus}, backend close {BackendCloseStatus}) after {DurationSeconds:F1} s; client sent {ClientMessages} messages / {ClientBytes} bytes, backend sent {BackendMessages} / {BackendBytes}. {Detail}", EventName = "SessionClosed")]
         public static partial void SessionClosed(ILogger logger, long sessionId, string reason, int? clientCloseStatus, int? backendCloseStatus, double durationSeconds, long clientMessages, long clientBytes, long backendMessages, long backendBytes, string? detail);

@@ -19,13 +19,16 @@ internal sealed class SessionStream : Stream
     private readonly Session _session;
     private readonly SessionMetrics _metrics;
     private readonly TimeProvider _timeProvider;
+    private readonly IRelayEndHandler? _endHandler;
+    private int _disposed;
 
-    public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider)
+    public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider, IRelayEndHandler? endHandler = null)
     {
         _inner = inner;
         _session = session;
         _metrics = metrics;
         _timeProvider = timeProvider;
+        _endHandler = endHandler;
     }
 
     public Session Session => _session;
@@ -51,7 +54,17 @@ internal sealed class SessionStream : Stream
             return _inner.ReadAsync(buffer, cancellationToken);
         }
 
-        var read = _inner.ReadAsync(buffer, cancellationToken);
+        ValueTask<int> read;
+        try
+        {
+            read = _inner.ReadAsync(buffer, cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            _session.MarkClientGone();
+            throw;
+        }
+
         if (read.IsCompletedSuccessfully)
         {
             var count = read.Result;
@@ -67,7 +80,17 @@ internal sealed class SessionStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
-        var count = _inner.Read(buffer);
+        int count;
+        try
+        {
+            count = _inner.Read(buffer);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            _session.MarkClientGone();
+            throw;
+        }
+
         if (!buffer.IsEmpty)
         {
             OnClientData(buffer[..count]);
@@ -81,7 +104,18 @@ internal sealed class SessionStream : Stream
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         OnBackendData(buffer.Span);
-        return _inner.WriteAsync(buffer, cancellationToken);
+        ValueTask write;
+        try
+        {
+            write = _inner.WriteAsync(buffer, cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            _session.MarkClientGone();
+            throw;
+        }
+
+        return write.IsCompletedSuccessfully ? write : AwaitWriteAsync(write);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -103,22 +137,98 @@ internal sealed class SessionStream : Stream
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>
+    /// The relay calls this once both directions have stopped. Before the client transport goes, the end
+    /// handler may hand over a last frame for the client (a close frame when the backend vanished without one);
+    /// it is written at the transport's pace and the transport disposed after it.
+    /// </summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _inner.Dispose();
+            var farewell = _endHandler?.OnRelayEnded(_session) ?? ReadOnlyMemory<byte>.Empty;
+            if (!farewell.IsEmpty && !_session.ClientGone && TryWriteFarewell(farewell, out var pending))
+            {
+                _ = DisposeAfterAsync(pending.AsTask());
+            }
+            else
+            {
+                _inner.Dispose();
+            }
         }
 
         base.Dispose(disposing);
     }
 
+    /// <summary>Writes the frame; true when the write is still in progress (then <paramref name="pending"/> is it).</summary>
+    private bool TryWriteFarewell(ReadOnlyMemory<byte> frame, out ValueTask pending)
+    {
+        try
+        {
+            pending = _inner.WriteAsync(frame);
+            if (!pending.IsCompleted)
+            {
+                return true;
+            }
+
+            pending.GetAwaiter().GetResult();
+            pending = default;
+            return false;
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            // The client went at the same moment: nothing left to tell it.
+            pending = default;
+            return false;
+        }
+    }
+
+    private async Task DisposeAfterAsync(Task write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            // As above: the client is gone.
+        }
+        finally
+        {
+            _inner.Dispose();
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> AwaitReadAsync(ValueTask<int> read, Memory<byte> buffer)
     {
-        var count = await read;
+        int count;
+        try
+        {
+            count = await read;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            _session.MarkClientGone();
+            throw;
+        }
+
         OnClientData(buffer.Span[..count]);
         return count;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitWriteAsync(ValueTask write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            _session.MarkClientGone();
+            throw;
+        }
     }
 
     private void OnClientData(ReadOnlySpan<byte> data)
@@ -126,6 +236,7 @@ internal sealed class SessionStream : Stream
         // A zero-length result for a non-empty buffer is the client's end of stream: nothing to account.
         if (data.IsEmpty)
         {
+            _session.MarkClientGone();
             return;
         }
 
@@ -143,4 +254,11 @@ internal sealed class SessionStream : Stream
         var messages = _session.OnBackendData(data, _timeProvider.GetTimestamp());
         _metrics.Relayed(_session.RouteId, SessionMetrics.BackendToClient, data.Length, messages);
     }
+}
+
+/// <summary>Told when a session's relay has stopped, before the client transport is disposed.</summary>
+internal interface IRelayEndHandler
+{
+    /// <summary>A last frame for the client (e.g. a close frame), or empty for none.</summary>
+    ReadOnlyMemory<byte> OnRelayEnded(Session session);
 }

@@ -32,8 +32,14 @@ internal enum SessionCloseReason
     /// <summary>The gateway closed the session after no traffic for the cluster's idle timeout.</summary>
     IdleTimeout,
 
-    /// <summary>A connection ended without a close handshake (reset, dropped, failed write).</summary>
-    Error,
+    /// <summary>The client's connection ended (reset, dropped, a failed write) without a close frame.</summary>
+    ClientLost,
+
+    /// <summary>
+    /// The backend's connection ended without a close frame (the backend crashed, was killed, or the network
+    /// dropped); the gateway closed the client with 1011 or 1012 where it could.
+    /// </summary>
+    BackendLost,
 }
 
 /// <summary>What is known about a session when its upgrade succeeds.</summary>
@@ -43,7 +49,8 @@ internal readonly record struct SessionStartInfo(
     string? DestinationId,
     IPAddress? ClientAddress,
     int ClientPort,
-    SessionProtocol Protocol);
+    SessionProtocol Protocol,
+    bool Degraded = false);
 
 internal static class SessionNames
 {
@@ -52,7 +59,8 @@ internal static class SessionNames
         SessionCloseReason.ClientClose => "client_close",
         SessionCloseReason.BackendClose => "backend_close",
         SessionCloseReason.IdleTimeout => "idle_timeout",
-        _ => "error",
+        SessionCloseReason.ClientLost => "client_lost",
+        _ => "backend_lost",
     };
 
     public static string ToTagValue(this SessionProtocol protocol)

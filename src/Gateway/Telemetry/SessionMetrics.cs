@@ -24,6 +24,8 @@ internal sealed class SessionMetrics
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _messages;
+    private readonly UpDownCounter<long> _perDestination;
+    private readonly UpDownCounter<long> _degraded;
 
     public SessionMetrics(IMeterFactory meterFactory)
     {
@@ -39,23 +41,37 @@ internal sealed class SessionMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _bytes = meter.CreateCounter<long>("gateway.relayed", "By", "Bytes relayed on WebSocket sessions, by direction.");
         _messages = meter.CreateCounter<long>("gateway.relayed.messages", "{message}", "WebSocket messages relayed, by direction.");
+        _perDestination = meter.CreateUpDownCounter<long>("gateway.destination.sessions", "{session}", "WebSocket sessions currently relayed, by backend destination.");
+        _degraded = meter.CreateUpDownCounter<long>("gateway.sessions.degraded", "{session}", "Sessions served by their route's fallback cluster because its own cluster had no destination available.");
     }
 
-    public void SessionOpened(string route, string cluster, string protocol)
+    public void SessionOpened(string route, string cluster, string protocol, string? destination = null, bool degraded = false)
     {
         var tags = new TagList { { "route", route }, { "cluster", cluster } };
         _active.Add(1, tags);
+        if (degraded)
+        {
+            _degraded.Add(1, tags);
+        }
+
+        _perDestination.Add(1, new TagList { { "cluster", cluster }, { "destination", destination ?? "" } });
         tags.Add("protocol", protocol);
         _opened.Add(1, tags);
     }
 
-    public void SessionClosed(string route, string cluster, string reason, double durationSeconds)
+    public void SessionClosed(string route, string cluster, string reason, double durationSeconds, string? destination = null, bool degraded = false)
     {
         var tags = new TagList { { "route", route }, { "cluster", cluster } };
         var withReason = tags;
         withReason.Add("reason", reason);
         _closed.Add(1, withReason);
         _duration.Record(durationSeconds, withReason);
+        _perDestination.Add(-1, new TagList { { "cluster", cluster }, { "destination", destination ?? "" } });
+        if (degraded)
+        {
+            _degraded.Add(-1, tags);
+        }
+
         // Last, so a scrape that sees the session gone from the gauge also sees it counted as closed.
         _active.Add(-1, tags);
     }

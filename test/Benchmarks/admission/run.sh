@@ -13,21 +13,9 @@ attempts="${1:-20000}"
 concurrency="${2:-100}"
 rounds="${3:-2}"
 sources="127.0.0.2-127.0.0.9"
-work="$(mktemp -d /tmp/gateway-admission-bench.XXXXXX)"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-echo "work dir $work" >&2
-cp "$here/storm.mjs" "$here/echo-server.mjs" "$work/"
-(cd "$work" && npm install --silent --no-audit --no-fund ws@8 >/dev/null)
-dotnet publish "$repo/src/Gateway" -c Release -o "$work/gateway" --nologo -v quiet >/dev/null
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_for() { # file regex
-  for _ in $(seq 1 200); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "timed out waiting for /$2/ in $1" >&2; cat "$1" >&2; return 1
-}
+bench=admission
+# shellcheck source=../bench-common.sh
+source "$here/../bench-common.sh"
 
 node "$work/echo-server.mjs" > "$work/backend.log" 2>&1 & pids+=($!)
 wait_for "$work/backend.log" '^listening [0-9]+'

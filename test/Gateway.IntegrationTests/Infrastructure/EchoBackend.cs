@@ -52,12 +52,13 @@ public sealed class EchoBackend : IAsyncDisposable
 
     public ConcurrentDictionary<string, BackendSession> Sessions { get; } = new();
 
-    public static async Task<EchoBackend> StartAsync(bool http2 = false)
+    /// <param name="port">0 for any free port; a fixed one to bring a destination back where it was.</param>
+    public static async Task<EchoBackend> StartAsync(bool http2 = false, int port = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         EchoBackend? backend = null;
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listener =>
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listener =>
         {
             listener.Protocols = http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
             listener.Use(next => context =>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -99,19 +100,21 @@ public sealed class FailureTests : IAsyncLifetime
         // YARP's default policy would "panic" and send to the unhealthy destination (502); the gateway's answers 503.
         var deadline = DateTime.UtcNow.AddSeconds(20);
         HttpStatusCode status;
+        IReadOnlyDictionary<string, IEnumerable<string>>? headers;
         TimeSpan elapsed;
         do
         {
             await Task.Delay(200);
             var watch = Stopwatch.StartNew();
-            (status, _) = await WebSocketClient.FailedUpgradeAsync(_gateway.Ws("/unhealthy"));
+            (status, headers) = await WebSocketClient.FailedUpgradeAsync(_gateway.Ws("/unhealthy"));
             elapsed = watch.Elapsed;
         }
         while (status != HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline);
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.True(elapsed < TimeSpan.FromSeconds(1), $"503 took {elapsed}");
-        Assert.Contains(_gateway.Logs.Entries, e => e.Message.Contains(_healthRoute, StringComparison.Ordinal) && e.Message.Contains("NoAvailableDestinations", StringComparison.Ordinal));
+        Assert.True(int.Parse(Assert.Single(headers!["Retry-After"]), CultureInfo.InvariantCulture) >= 1);
+        Assert.Contains(_gateway.Logs.Entries, e => e.EventId.Name == "ClusterUnavailable" && e.Message.Contains(_healthRoute, StringComparison.Ordinal));
     }
 
     [Fact]

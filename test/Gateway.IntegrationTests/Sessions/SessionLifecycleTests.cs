@@ -32,8 +32,8 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     [Theory]
     [InlineData(Ending.ClientClose, "client_close")]
     [InlineData(Ending.BackendClose, "backend_close")]
-    [InlineData(Ending.ClientDrop, "error")]
-    [InlineData(Ending.BackendDrop, "error")]
+    [InlineData(Ending.ClientDrop, "client_lost")]
+    [InlineData(Ending.BackendDrop, "backend_lost")]
     public async Task ActiveGauge_FollowsSessions_AndReturnsToZero(Ending ending, string reason)
     {
         const int Count = 5;
@@ -91,8 +91,12 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
                 socket.Abort();
                 break;
             case Ending.BackendDrop:
+                // The backend drops its connection without a close frame; the gateway tells the client with 1011.
                 await socket.SendAsync("cmd:abort"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
-                await Assert.ThrowsAnyAsync<WebSocketException>(() => socket.ReceiveAsync(new byte[16], CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(10));
+                var received = await socket.ReceiveAsync(new byte[64], CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.Equal(WebSocketMessageType.Close, received.MessageType);
+                Assert.Equal((WebSocketCloseStatus)1011, received.CloseStatus);
+                Assert.Equal("backend connection lost", received.CloseStatusDescription);
                 break;
         }
     }

@@ -64,6 +64,35 @@ public sealed class StartupValidatorTests
     }
 
     [Fact]
+    public void Build_ResilienceProblems_AreReportedWithTheRest()
+    {
+        var exception = Assert.Throws<GatewayConfigurationException>(() => Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Resilience:Breaker:FailureRatio"] = "1.5",
+            ["Gateway:Resilience:Breaker:BreakDuration"] = "00:00:00.100",
+            ["Gateway:Resilience:HandshakeTimeout"] = "00:00:00",
+            ["Gateway:Resilience:Clusters:c:MinimumThroughput"] = "1",
+            ["Gateway:Resilience:Clusters:typo:BreakDuration"] = "00:00:10",
+            ["ReverseProxy:Routes:r:ClusterId"] = "c",
+            ["ReverseProxy:Routes:r:Match:Path"] = "/chat",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.FallbackCluster"] = "nowhere",
+            ["ReverseProxy:Routes:self:ClusterId"] = "c",
+            ["ReverseProxy:Routes:self:Match:Path"] = "/self",
+            ["ReverseProxy:Routes:self:Metadata:Gateway.FallbackCluster"] = "c",
+            ["ReverseProxy:Clusters:c:Destinations:d1:Address"] = "http://127.0.0.1:1",
+        }));
+
+        var problems = exception.Problems;
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("FailureRatio", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("BreakDuration", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("HandshakeTimeout", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Clusters:c:MinimumThroughput", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:Clusters:typo:", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains("'nowhere'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:self:", StringComparison.Ordinal) && p.Contains("own cluster", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Build_ValidConfiguration_Succeeds()
     {
         using var app = (IDisposable)Build(new Dictionary<string, string?>

@@ -18,7 +18,7 @@ public sealed class SessionRegistryTests
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() =>
         {
             start.SignalAndWait();
-            return registry.Close(session, i % 2 == 0 ? SessionCloseReason.ClientClose : SessionCloseReason.Error);
+            return registry.Close(session, i % 2 == 0 ? SessionCloseReason.ClientClose : SessionCloseReason.BackendLost);
         })));
 
         Assert.Single(results, closed => closed);

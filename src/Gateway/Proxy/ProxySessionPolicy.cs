@@ -1,0 +1,105 @@
+using Gateway.Resilience;
+using Gateway.Sessions;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Gateway.Proxy;
+
+/// <summary>
+/// How the proxy judges a session's end, and what the client is told when the backend side ended without a
+/// close handshake: a close frame instead of a silent reset (which browsers report as 1006 and nothing else).
+/// </summary>
+/// <remarks>
+/// The frame goes out only at a frame boundary of the backend-to-client stream: cut inside a frame, the stream
+/// is already broken and a close frame would only be read as payload.
+/// </remarks>
+internal sealed class ProxySessionPolicy : ISessionRelayPolicy
+{
+    public const string BackendLostReason = "backend connection lost";
+    public const string ServiceRestartReason = "service restart";
+    public const string IdleTimeoutReason = "idle timeout";
+
+    private static readonly byte[] BackendLostFrame = CloseFrame.ForClient(CloseFrame.InternalError, BackendLostReason);
+    private static readonly byte[] ServiceRestartFrame = CloseFrame.ForClient(CloseFrame.ServiceRestart, ServiceRestartReason);
+    private static readonly byte[] IdleTimeoutFrame = CloseFrame.ForClient(CloseFrame.GoingAway, IdleTimeoutReason);
+
+    private readonly IProxyStateLookup _proxyState;
+
+    public ProxySessionPolicy(IProxyStateLookup proxyState)
+    {
+        _proxyState = proxyState;
+    }
+
+    public SessionTarget TargetOf(HttpContext context)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        return new SessionTarget(
+            proxy.Cluster?.Config.ClusterId ?? "",
+            proxy.ProxiedDestination?.DestinationId,
+            context.Features.Get<ResilienceFeature>()?.Degraded == true);
+    }
+
+    public SessionCloseReason ReasonFor(HttpContext context, Session session)
+        => Judge(session, context.Features.Get<IForwarderErrorFeature>()?.Error);
+
+    /// <summary>
+    /// A close frame decides; without one, whichever transport ended first. YARP reports a failed client read
+    /// or write, or the client's abort, as the client's; the client's end of stream is seen by the session
+    /// stream itself; everything else (the backend's end of stream, reset, failed read or write) is the backend's.
+    /// </summary>
+    internal static SessionCloseReason Judge(Session session, ForwarderError? error)
+    {
+        if (error == ForwarderError.UpgradeActivityTimeout)
+        {
+            return SessionCloseReason.IdleTimeout;
+        }
+
+        return session.CloseInitiator switch
+        {
+            SessionSide.Client => SessionCloseReason.ClientClose,
+            SessionSide.Backend => SessionCloseReason.BackendClose,
+            _ when session.ClientGone => SessionCloseReason.ClientLost,
+            _ when error is ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeResponseClient
+                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeResponseCanceled => SessionCloseReason.ClientLost,
+            _ => SessionCloseReason.BackendLost,
+        };
+    }
+
+    public ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason)
+    {
+        ref var backend = ref session.BackendLeg;
+        if (session.ClientGone || !backend.Parser.AtFrameBoundary || backend.CloseStatus >= 0)
+        {
+            // The client is gone, the stream to it was cut inside a frame, or it already has the backend's close.
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
+        return reason switch
+        {
+            SessionCloseReason.BackendLost => IsGoingAway(session) ? ServiceRestartFrame : BackendLostFrame,
+            SessionCloseReason.IdleTimeout => IdleTimeoutFrame,
+            // The client said goodbye and the backend vanished instead of answering: answer for it.
+            SessionCloseReason.ClientClose => CloseFrame.ForClient(
+                session.ClientLeg.CloseStatus is var status && CloseFrame.IsSendable(status) ? status : null,
+                ""),
+            _ => ReadOnlyMemory<byte>.Empty,
+        };
+    }
+
+    /// <summary>
+    /// The destination is being taken away rather than failing: it left the cluster's configuration (a scale
+    /// down or a rollout, through service discovery or a reload) or its active health check reports it unhealthy
+    /// (a pod failing readiness while it terminates).
+    /// </summary>
+    private bool IsGoingAway(Session session)
+    {
+        if (session.DestinationId is not { } destinationId || !_proxyState.TryGetCluster(session.ClusterId, out var cluster))
+        {
+            return session.DestinationId is not null;
+        }
+
+        return !cluster.Destinations.TryGetValue(destinationId, out var destination)
+            || destination.Health.Active == DestinationHealth.Unhealthy;
+    }
+}

@@ -1,0 +1,133 @@
+using Gateway.Sessions;
+using Gateway.Telemetry;
+using Polly;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Gateway.Resilience;
+
+/// <summary>
+/// Runs after YARP's balancer has picked a destination: the upgrade goes through that destination's circuit
+/// breaker as one Polly execution, which lasts until the outcome is known (see <see cref="UpgradeAttempt"/>).
+/// A refusing breaker means no forward at all; the outer <see cref="ResilienceMiddleware"/> picks another
+/// destination or answers at once.
+/// </summary>
+internal sealed partial class BreakerMiddleware
+{
+    private readonly RequestDelegate _next;
+    private readonly DestinationBreakers _breakers;
+    private readonly UpgradeWatch _watch;
+    private readonly ResilienceMetrics _metrics;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<BreakerMiddleware> _logger;
+
+    public BreakerMiddleware(RequestDelegate next, DestinationBreakers breakers, UpgradeWatch watch, ResilienceMetrics metrics, TimeProvider timeProvider, ILogger<BreakerMiddleware> logger)
+    {
+        _next = next;
+        _breakers = breakers;
+        _watch = watch;
+        _metrics = metrics;
+        _timeProvider = timeProvider;
+        _logger = logger;
+    }
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var feature = context.Features.Get<ResilienceFeature>();
+        var proxy = context.GetReverseProxyFeature();
+        if (feature is null || proxy.AvailableDestinations.Count == 0 || proxy.Cluster is null)
+        {
+            return _next(context);
+        }
+
+        var destination = proxy.AvailableDestinations[0];
+        var breaker = _breakers.Get(proxy.Cluster.Config.ClusterId, destination.DestinationId);
+        feature.Destination = destination;
+        feature.Breaker = breaker;
+        feature.Failure = BackendFailure.None;
+        return ForwardThroughBreakerAsync(context, feature, breaker);
+    }
+
+    private static async ValueTask<Outcome<BackendFailure>> AwaitOutcomeAsync(ResilienceContext context, UpgradeAttempt attempt)
+        => Outcome.FromResult(await attempt.Outcome.ConfigureAwait(false));
+
+    private async Task ForwardThroughBreakerAsync(HttpContext context, ResilienceFeature feature, DestinationBreaker breaker)
+    {
+        var upgrade = context.Features.Get<SessionUpgrade>();
+        using var attempt = new UpgradeAttempt(breaker, upgrade, _timeProvider, context.RequestAborted);
+        var resilienceContext = ResilienceContextPool.Shared.Get();
+        try
+        {
+            var execution = breaker.Pipeline.ExecuteOutcomeAsync(AwaitOutcomeAsync, resilienceContext, attempt);
+            if (execution.IsCompleted)
+            {
+                // The callback waits for an outcome that cannot exist yet: completing at once means the breaker refused.
+                _ = execution.Result;
+                feature.Result = AttemptResult.BreakerRejected;
+                Log.Refused(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId);
+                return;
+            }
+
+            _watch.Add(attempt);
+            var requestAborted = context.RequestAborted;
+            context.RequestAborted = attempt.Token;
+            try
+            {
+                await _next(context);
+            }
+            finally
+            {
+                context.RequestAborted = requestAborted;
+                if (!attempt.IsResolved)
+                {
+                    attempt.Resolve(Judge(context, attempt, upgrade));
+                }
+            }
+
+            var failure = await attempt.Outcome;
+            await execution;
+            feature.Failure = failure;
+            if (failure == BackendFailure.None)
+            {
+                feature.Result = AttemptResult.Forwarded;
+                return;
+            }
+
+            _metrics.Failure(breaker.Key, failure);
+            Log.Failed(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId, failure.ToTagValue(), breaker.Circuit.ToString());
+            if (attempt.HandshakeTimedOut && !context.Response.HasStarted)
+            {
+                // The forwarder saw its abort token fire and took it for the client leaving; it was the backend.
+                context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+            }
+
+            feature.Result = failure.IsConnectFailure() && attempt.Session is null && !context.Response.HasStarted
+                ? AttemptResult.ConnectFailed
+                : AttemptResult.Forwarded;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(resilienceContext);
+        }
+    }
+
+    private static BackendFailure Judge(HttpContext context, UpgradeAttempt attempt, SessionUpgrade? upgrade)
+    {
+        if (attempt.Session is { } session)
+        {
+            // Ended inside the early-abort window (otherwise the watch would have resolved it).
+            return upgrade!.JudgeEnd(session) == SessionCloseReason.BackendLost ? BackendFailure.EarlyAbort : BackendFailure.None;
+        }
+
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        return BackendFailures.Classify(error?.Error, error?.Exception, context.Response.StatusCode);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Circuit breaker of destination {DestinationId} (cluster {ClusterId}) refused an upgrade.", EventName = "BreakerRefused")]
+        public static partial void Refused(ILogger logger, string clusterId, string destinationId);
+
+        [LoggerMessage(2, LogLevel.Information, "Upgrade to destination {DestinationId} (cluster {ClusterId}) failed: {Failure}; breaker {CircuitState}.", EventName = "UpgradeFailed")]
+        public static partial void Failed(ILogger logger, string clusterId, string destinationId, string failure, string circuitState);
+    }
+}

@@ -1,0 +1,90 @@
+using Gateway.Sessions;
+
+namespace Gateway.Resilience;
+
+/// <summary>
+/// One upgrade sent to one destination, as its breaker sees it: an execution of the breaker's pipeline that
+/// lasts until the outcome is known — the backend refused or failed the upgrade, did not answer within the
+/// handshake timeout, dropped the session within the early-abort window, or kept it past the window.
+/// </summary>
+/// <remarks>
+/// The two deadlines are checked by <see cref="UpgradeWatch"/>'s single ticker, never by a timer per attempt.
+/// </remarks>
+internal sealed class UpgradeAttempt : IDisposable
+{
+    private const int Handshaking = 0;
+    private const int Resolved = 1;
+
+    private readonly TaskCompletionSource<BackendFailure> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _cancel;
+    private readonly SessionUpgrade? _upgrade;
+    private readonly long _handshakeDeadline;
+    private readonly long _earlyAbortWindowTicks;
+    private int _state;
+
+    public UpgradeAttempt(DestinationBreaker breaker, SessionUpgrade? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
+    {
+        Breaker = breaker;
+        _upgrade = upgrade;
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        _handshakeDeadline = timeProvider.GetTimestamp() + ToTimestampTicks(breaker.Settings.HandshakeTimeout, timeProvider);
+        _earlyAbortWindowTicks = ToTimestampTicks(breaker.Settings.EarlyAbortWindow, timeProvider);
+    }
+
+    public DestinationBreaker Breaker { get; }
+
+    /// <summary>The request's abort token for the forwarder: the client's abort, or the handshake timeout.</summary>
+    public CancellationToken Token => _cancel.Token;
+
+    public Task<BackendFailure> Outcome => _outcome.Task;
+
+    public bool HandshakeTimedOut { get; private set; }
+
+    public bool IsResolved => Volatile.Read(ref _state) == Resolved;
+
+    /// <summary>The session, once the backend accepted the upgrade.</summary>
+    public Session? Session => _upgrade?.Session;
+
+    /// <summary>Records the outcome; only the first call counts.</summary>
+    public bool Resolve(BackendFailure failure)
+    {
+        if (Interlocked.Exchange(ref _state, Resolved) == Resolved)
+        {
+            return false;
+        }
+
+        _outcome.TrySetResult(failure);
+        return true;
+    }
+
+    /// <summary>Called by the ticker; true once the attempt is resolved and can leave the watch.</summary>
+    public bool Tick(long now)
+    {
+        if (IsResolved)
+        {
+            return true;
+        }
+
+        if (Session is { } session)
+        {
+            // Upgraded: the early-abort window runs from the session's start.
+            if (now - session.StartTimestamp >= _earlyAbortWindowTicks)
+            {
+                Resolve(BackendFailure.None);
+            }
+        }
+        else if (now >= _handshakeDeadline && Resolve(BackendFailure.HandshakeTimeout))
+        {
+            HandshakeTimedOut = true;
+            // Callbacks (the forwarder's cancellation) run on the thread pool, not on the ticker.
+            _ = _cancel.CancelAsync();
+        }
+
+        return IsResolved;
+    }
+
+    public void Dispose() => _cancel.Dispose();
+
+    private static long ToTimestampTicks(TimeSpan span, TimeProvider timeProvider)
+        => (long)(span.TotalSeconds * timeProvider.TimestampFrequency);
+}

@@ -1,0 +1,43 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Gateway.Sessions;
+
+/// <summary>Close frames the gateway itself sends to a client (RFC 6455 §5.5.1: unmasked, at most 125 bytes of payload).</summary>
+internal static class CloseFrame
+{
+    /// <summary>1011: the server met a condition that prevented it from fulfilling the request.</summary>
+    public const int InternalError = 1011;
+
+    /// <summary>1012 "Service Restart" (IANA registry): the client may reconnect, to another instance.</summary>
+    public const int ServiceRestart = 1012;
+
+    public const int GoingAway = 1001;
+
+    public const int NormalClosure = 1000;
+
+    /// <summary>Encodes a close frame for a client. <paramref name="status"/> null: a close without a body.</summary>
+    public static byte[] ForClient(int? status, string reason)
+    {
+        if (status is null)
+        {
+            return [0x88, 0x00];
+        }
+
+        var reasonBytes = Encoding.UTF8.GetByteCount(reason);
+        if (reasonBytes > 123)
+        {
+            throw new ArgumentException("A close reason is at most 123 bytes of UTF-8.", nameof(reason));
+        }
+
+        var frame = new byte[4 + reasonBytes];
+        frame[0] = 0x88; // FIN + close
+        frame[1] = (byte)(2 + reasonBytes);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)status.Value);
+        Encoding.UTF8.GetBytes(reason, frame.AsSpan(4));
+        return frame;
+    }
+
+    /// <summary>Codes an endpoint may put in a close frame (1005, 1006 and 1015 are only ever reported locally).</summary>
+    public static bool IsSendable(int status) => status is >= 1000 and <= 4999 and not (1004 or 1005 or 1006 or 1015);
+}

@@ -1,0 +1,87 @@
+using Gateway.Resilience;
+using Gateway.Sessions;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.Resilience;
+
+public sealed class UpgradeWatchTests
+{
+    private static readonly ClusterResilienceSettings Settings = new(0.5, 2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3));
+
+    [Fact]
+    public async Task UnansweredHandshake_TimesOut_CancelsTheForward_AndCountsAsFailure()
+    {
+        var time = new ManualTimeProvider();
+        using var watch = new UpgradeWatch(time);
+        using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade: null, time, CancellationToken.None);
+        watch.Add(attempt);
+
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.False(attempt.IsResolved);
+        Assert.False(attempt.Token.IsCancellationRequested);
+
+        time.Advance(TimeSpan.FromSeconds(0.2));
+        Assert.Equal(BackendFailure.HandshakeTimeout, await attempt.Outcome);
+        Assert.True(attempt.HandshakeTimedOut);
+        await Eventually(() => attempt.Token.IsCancellationRequested);
+        Assert.Equal(0, watch.Pending);
+    }
+
+    [Fact]
+    public async Task UpgradedSession_IsASuccessOnceItOutlivesTheEarlyAbortWindow()
+    {
+        var time = new ManualTimeProvider();
+        using var watch = new UpgradeWatch(time);
+        var upgrade = Upgrade(time, out var registry);
+        using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade, time, CancellationToken.None);
+        watch.Add(attempt);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await using var stream = upgrade.Start(Stream.Null);
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        // Past the handshake deadline, but the session started: only the window counts now.
+        Assert.False(attempt.IsResolved);
+        Assert.False(attempt.Token.IsCancellationRequested);
+
+        time.Advance(TimeSpan.FromSeconds(0.6));
+        Assert.Equal(BackendFailure.None, await attempt.Outcome);
+        Assert.False(attempt.Token.IsCancellationRequested);
+        Assert.Equal(1, registry.Count);
+    }
+
+    [Fact]
+    public async Task FirstOutcome_Wins()
+    {
+        var time = new ManualTimeProvider();
+        using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade: null, time, CancellationToken.None);
+        Assert.True(attempt.Resolve(BackendFailure.Status5xx));
+        Assert.False(attempt.Resolve(BackendFailure.None));
+        Assert.Equal(BackendFailure.Status5xx, await attempt.Outcome);
+    }
+
+    private static SessionUpgrade Upgrade(TimeProvider time, out SessionRegistry registry)
+    {
+        registry = TestServices.Registry(time);
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        return new SessionUpgrade(registry, context, "route-a", new FixedPolicy(), SessionProtocol.Http11Upgrade);
+    }
+
+    private static async Task Eventually(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private sealed class FixedPolicy : ISessionRelayPolicy
+    {
+        public SessionTarget TargetOf(Microsoft.AspNetCore.Http.HttpContext context) => new("c", "d1", false);
+
+        public SessionCloseReason ReasonFor(Microsoft.AspNetCore.Http.HttpContext context, Session session) => SessionCloseReason.BackendLost;
+
+        public ReadOnlyMemory<byte> FarewellFor(Microsoft.AspNetCore.Http.HttpContext context, Session session, SessionCloseReason reason) => ReadOnlyMemory<byte>.Empty;
+    }
+}
