@@ -21,6 +21,7 @@ internal sealed class UpgradeAttempt : IDisposable
     private readonly long _handshakeDeadline;
     private readonly long _earlyAbortWindowTicks;
     private int _state;
+    private bool _handshakeTimedOut;
 
     public UpgradeAttempt(DestinationBreaker breaker, SessionUpgrade? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
     {
@@ -38,7 +39,11 @@ internal sealed class UpgradeAttempt : IDisposable
 
     public Task<BackendFailure> Outcome => _outcome.Task;
 
-    public bool HandshakeTimedOut { get; private set; }
+    public bool HandshakeTimedOut
+    {
+        get => Volatile.Read(ref _handshakeTimedOut);
+        private set => Volatile.Write(ref _handshakeTimedOut, value);
+    }
 
     public bool IsResolved => Volatile.Read(ref _state) == Resolved;
 
@@ -73,9 +78,11 @@ internal sealed class UpgradeAttempt : IDisposable
                 Resolve(BackendFailure.None);
             }
         }
-        else if (now >= _handshakeDeadline && Resolve(BackendFailure.HandshakeTimeout))
+        else if (now >= _handshakeDeadline && Interlocked.CompareExchange(ref _state, Resolved, Handshaking) == Handshaking)
         {
+            // Marked before the outcome is published: whoever awaits the outcome must see why.
             HandshakeTimedOut = true;
+            _outcome.TrySetResult(BackendFailure.HandshakeTimeout);
             // Callbacks (the forwarder's cancellation) run on the thread pool, not on the ticker.
             _ = _cancel.CancelAsync();
         }

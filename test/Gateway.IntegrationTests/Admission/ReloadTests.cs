@@ -12,6 +12,7 @@ namespace Gateway.IntegrationTests.Admission;
 /// Acceptance 5: limits change through a configuration reload (a JSON file, as a Kubernetes ConfigMap mount
 /// delivers it), without a restart and without touching open sessions.
 /// </summary>
+[Collection(TimingCollection.Name)]
 public sealed class ReloadTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly string _file = Path.Combine(Path.GetTempPath(), $"gateway-admission-{Guid.NewGuid():N}.json");

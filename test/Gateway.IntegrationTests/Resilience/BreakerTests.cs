@@ -11,11 +11,11 @@ public sealed class BreakerTests
     public async Task RefusingDestination_IsSkippedWhileOpen_GetsOneTrial_AndTakesTrafficOnceHealthy()
     {
         await using var healthy = await EchoBackend.StartAsync();
-        var refusedPort = Breakers.UnusedPort();
+        var refusing = Breakers.RefusingPort();
         var settings = new GatewaySettings();
-        var cluster = settings.Cluster("pair", $"http://127.0.0.1:{refusedPort}", healthy.Address);
+        var cluster = settings.Cluster("pair", refusing.Address, healthy.Address);
         settings[$"ReverseProxy:Clusters:{cluster}:LoadBalancingPolicy"] = "RoundRobin";
-        Breakers.Configure(settings, cluster, minimumThroughput: 3, breakDuration: "00:00:03", earlyAbortWindow: "00:00:01");
+        Breakers.Configure(settings, cluster, minimumThroughput: 3, breakDuration: "00:00:03", earlyAbortWindow: "00:00:03");
         settings.Route("pair", "/pair", cluster);
         await using var gateway = await GatewayInstance.StartAsync(settings);
         var sockets = new List<ClientWebSocket>();
@@ -41,8 +41,9 @@ public sealed class BreakerTests
         Assert.Equal(3, await Breakers.FailuresAsync(gateway, cluster, "d1"));
 
         // d1 comes back. After the break, one trial session reaches it; until the trial has outlived the
-        // early-abort window (1 s) no other session is let through to it.
-        await using var revived = await EchoBackend.StartAsync(port: refusedPort);
+        // early-abort window (3 s) no other session is let through to it.
+        refusing.Dispose();
+        await using var revived = await EchoBackend.StartAsync(port: refusing.Port);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (revived.SessionsAccepted == 0)
         {
@@ -59,7 +60,7 @@ public sealed class BreakerTests
         Assert.Equal(1, revived.SessionsAccepted);
 
         // The trial succeeds: the breaker closes and the balancer uses d1 again.
-        await Eventually.EqualAsync(1.0, () => Breakers.StateAsync(gateway, cluster, "d1", "closed"), TimeSpan.FromSeconds(5));
+        await Eventually.EqualAsync(1.0, () => Breakers.StateAsync(gateway, cluster, "d1", "closed"), TimeSpan.FromSeconds(10));
         for (var i = 0; i < 10; i++)
         {
             sockets.Add(await ConnectAndEchoAsync(gateway));

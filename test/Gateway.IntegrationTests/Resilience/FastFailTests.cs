@@ -7,8 +7,11 @@ using Gateway.IntegrationTests.Infrastructure;
 namespace Gateway.IntegrationTests.Resilience;
 
 /// <summary>Acceptance 3: every destination open → an immediate 503 + Retry-After (1013 on browser routes), and the fallback cluster.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class FastFailTests : IAsyncLifetime
 {
+    private readonly RefusingPort _refusing1 = Breakers.RefusingPort();
+    private readonly RefusingPort _refusing2 = Breakers.RefusingPort();
     private EchoBackend _fallbackBackend = null!;
     private GatewayInstance _gateway = null!;
     private string _cluster = "";
@@ -18,7 +21,7 @@ public sealed class FastFailTests : IAsyncLifetime
     {
         _fallbackBackend = await EchoBackend.StartAsync();
         var settings = new GatewaySettings();
-        _cluster = settings.Cluster("down", $"http://127.0.0.1:{Breakers.UnusedPort()}", $"http://127.0.0.1:{Breakers.UnusedPort()}");
+        _cluster = settings.Cluster("down", _refusing1.Address, _refusing2.Address);
         Breakers.Configure(settings, _cluster, minimumThroughput: 2, breakDuration: "00:01:00");
         settings.Route("down", "/down", _cluster);
         var browser = settings.Route("down-browser", "/browser", _cluster);
@@ -42,11 +45,15 @@ public sealed class FastFailTests : IAsyncLifetime
     {
         await _gateway.DisposeAsync();
         await _fallbackBackend.DisposeAsync();
+        _refusing1.Dispose();
+        _refusing2.Dispose();
     }
 
     [Fact]
     public async Task EveryUpgrade_IsAnswered503WithRetryAfter_Quickly()
     {
+        // One untimed answer first: the first call of the path pays for JIT compilation (Debug builds) on both sides.
+        await WebSocketClient.FailedUpgradeAsync(_gateway.Ws("/down"));
         var slowest = TimeSpan.Zero;
         for (var i = 0; i < 50; i++)
         {
@@ -61,7 +68,7 @@ public sealed class FastFailTests : IAsyncLifetime
         // Generous bound for a shared 2-core machine; docs/benchmarks.md has the measured figure.
         Assert.True(slowest < TimeSpan.FromMilliseconds(200), $"slowest fast failure took {slowest.TotalMilliseconds} ms");
         var metrics = await _gateway.MetricsAsync();
-        Assert.True(metrics.Sum("gateway_upgrades_fast_failed_total", ("cluster", _cluster)) >= 50);
+        Assert.True(metrics.Sum("gateway_upgrades_fast_failed_total", ("cluster", _cluster)) >= 51);
         Assert.Contains(_gateway.Logs.Entries, e => e.EventId.Name == "ClusterUnavailable" && e.Message.Contains(_cluster, StringComparison.Ordinal));
     }
 
