@@ -1,4 +1,5 @@
 using Gateway.Admission;
+using Gateway.Heartbeat;
 using Gateway.Proxy;
 using Gateway.Resilience;
 using Gateway.Sessions;
@@ -36,6 +37,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddOptions<AdmissionOptions>()
             .Configure<IConfiguration>(static (options, config) => config.GetSection(AdmissionOptions.SectionName).Bind(options));
 
+        AddValidatedOptions<HeartbeatOptions, HeartbeatOptionsValidator>(services, HeartbeatOptions.SectionName)
+            .Services.AddSingleton<IValidateOptions<HeartbeatOptions>, HeartbeatOptionsRules>();
         AddValidatedOptions<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.SectionName)
             .Services.AddSingleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsRules>();
 
@@ -56,6 +59,17 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<PrometheusExporter>();
         services.AddSingleton<GatewayTelemetry>();
 
+        // Heartbeat: one ticker for every session; tier 4 reads the admission high watermark.
+        services.AddSingleton<HeartbeatMetrics>();
+        services.AddSingleton(static sp => new HeartbeatScheduler(
+            sp.GetRequiredService<SessionRegistry>(),
+            sp.GetRequiredService<IOptions<HeartbeatOptions>>(),
+            () => sp.GetRequiredService<AdmissionController>().HighWatermark,
+            sp.GetRequiredService<HeartbeatMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<HeartbeatScheduler>>()));
+        services.AddHostedService(static sp => sp.GetRequiredService<HeartbeatScheduler>());
+
         // Admission
         services.AddSingleton<AdmissionMetrics>();
         services.AddSingleton<AdmissionController>();
@@ -69,6 +83,7 @@ public static class GatewayServiceCollectionExtensions
 
         // Proxy
         services.AddSingleton<ProxySessionPolicy>();
+        services.AddSingleton<RouteSessionPolicies>();
         services.AddRequestTimeouts();
         services.AddSingleton<IConfigureOptions<RequestTimeoutOptions>>(static sp =>
             new ConfigureOptions<RequestTimeoutOptions>(timeouts => timeouts.DefaultPolicy = new RequestTimeoutPolicy
@@ -84,7 +99,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
         var proxy = services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
-            .AddConfigFilter<GatewayConfigFilter>();
+            .AddConfigFilter<GatewayConfigFilter>()
+            .AddTransforms<BackendLegTransform>();
 
         return new GatewayBuilder(services, proxy);
     }

@@ -1,4 +1,5 @@
 using Gateway.Admission;
+using Gateway.Heartbeat;
 using Gateway.Proxy;
 using Gateway.Resilience;
 using Gateway.Sessions;
@@ -21,8 +22,15 @@ internal static class StartupValidator
         Check<ProxyOptions>(services, ProxyOptions.SectionName, problems);
         Check<AdmissionOptions>(services, AdmissionOptions.SectionName, problems);
         Check<ResilienceOptions>(services, ResilienceOptions.SectionName, problems);
+        var heartbeat = Check<HeartbeatOptions>(services, HeartbeatOptions.SectionName, problems) ?? new HeartbeatOptions();
+
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();
-        var clusterIds = CheckProxyConfig(services, sessions, problems);
+        if (sessions.MaxMessageSize < sessions.MaxFrameSize)
+        {
+            problems.Add($"{WebSocketSessionOptions.SectionName}: MaxMessageSize ({sessions.MaxMessageSize}) must be at least MaxFrameSize ({sessions.MaxFrameSize}).");
+        }
+
+        var clusterIds = CheckProxyConfig(services, sessions, heartbeat.Enabled, problems);
         // Read from configuration, not the options: they are null when invalid, and a typo is worth reporting anyway.
         problems.AddRange(services.GetRequiredService<IConfiguration>().GetSection(ResilienceOptions.SectionName + ":Clusters").GetChildren()
             .Select(section => section.Key)
@@ -51,7 +59,7 @@ internal static class StartupValidator
         return null;
     }
 
-    private static HashSet<string> CheckProxyConfig(IServiceProvider services, WebSocketSessionOptions sessions, List<string> problems)
+    private static HashSet<string> CheckProxyConfig(IServiceProvider services, WebSocketSessionOptions sessions, bool heartbeat, List<string> problems)
     {
         var validator = services.GetRequiredService<IConfigValidator>();
         var routes = new List<RouteConfig>();
@@ -80,7 +88,7 @@ internal static class StartupValidator
 
             var ruleErrors = ProxyConfigRules.ValidateCluster(cluster, sessions);
             problems.AddRange(ruleErrors.Select(error => $"ReverseProxy:Clusters:{cluster.ClusterId}: {error}"));
-            var effective = ruleErrors.Count == 0 ? ProxyConfigRules.ApplyDefaults(cluster, sessions) : cluster;
+            var effective = ruleErrors.Count == 0 ? ProxyConfigRules.ApplyDefaults(cluster, sessions, heartbeat) : cluster;
             foreach (var error in validator.ValidateClusterAsync(effective).AsTask().GetAwaiter().GetResult())
             {
                 problems.Add($"ReverseProxy:Clusters:{cluster.ClusterId}: {Describe(error)}");

@@ -11,10 +11,12 @@ namespace Gateway.Proxy;
 internal sealed class GatewayConfigFilter : IProxyConfigFilter
 {
     private readonly IOptionsMonitor<WebSocketSessionOptions> _sessions;
+    private readonly bool _heartbeat;
 
-    public GatewayConfigFilter(IOptionsMonitor<WebSocketSessionOptions> sessions)
+    public GatewayConfigFilter(IOptionsMonitor<WebSocketSessionOptions> sessions, IOptions<Heartbeat.HeartbeatOptions> heartbeat)
     {
         _sessions = sessions;
+        _heartbeat = heartbeat.Value.Enabled;
     }
 
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
@@ -26,7 +28,7 @@ internal sealed class GatewayConfigFilter : IProxyConfigFilter
             throw new InvalidOperationException($"Cluster '{cluster.ClusterId}': {string.Join(" ", errors)}");
         }
 
-        return ValueTask.FromResult(ProxyConfigRules.ApplyDefaults(cluster, sessions));
+        return ValueTask.FromResult(ProxyConfigRules.ApplyDefaults(cluster, sessions, _heartbeat));
     }
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)

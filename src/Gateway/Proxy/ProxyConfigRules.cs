@@ -46,6 +46,11 @@ internal static class ProxyConfigRules
         {
             yield return error;
         }
+
+        foreach (var error in RouteSessionPolicies.Validate(route.Metadata))
+        {
+            yield return error;
+        }
     }
 
     public static List<string> ValidateCluster(ClusterConfig cluster, WebSocketSessionOptions sessions)
@@ -83,9 +88,15 @@ internal static class ProxyConfigRules
     /// The cluster as the gateway runs it: derived activity timeout, no-panic destination policy, and passive
     /// health driven by the destination circuit breakers.
     /// </summary>
-    public static ClusterConfig ApplyDefaults(ClusterConfig cluster, WebSocketSessionOptions sessions)
+    /// <param name="heartbeat">The heartbeat enforces idle timeouts (then YARP's activity timeout stays off).</param>
+    public static ClusterConfig ApplyDefaults(ClusterConfig cluster, WebSocketSessionOptions sessions, bool heartbeat = false)
     {
         TryGetIdleTimeout(cluster, sessions, out var idle, out _);
+        if (heartbeat)
+        {
+            idle = null;
+        }
+
         var request = cluster.HttpRequest ?? new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig();
         var healthCheck = cluster.HealthCheck ?? new HealthCheckConfig();
         return cluster with
@@ -102,8 +113,10 @@ internal static class ProxyConfigRules
 
     /// <summary>
     /// YARP closes a WebSocket after <c>ActivityTimeout</c> without a read or write (100 s by default), and
-    /// bytes the gateway itself exchanges with a client never reach YARP's copy loop. So the timeout is the
-    /// session idle timeout, or infinite when that is off; infinite also means YARP keeps no timer per session.
+    /// bytes the gateway itself exchanges with a client (pings, pongs) never reach YARP's copy loop. So with the
+    /// heartbeat on it is infinite (the heartbeat's tiers close idle and dead sessions, and never before YARP
+    /// would); with it off, it is the session idle timeout, or infinite when that is off. Infinite also means
+    /// YARP keeps no timer per session.
     /// </summary>
     public static TimeSpan DeriveActivityTimeout(TimeSpan? explicitTimeout, TimeSpan? idleTimeout)
         => explicitTimeout ?? idleTimeout ?? Timeout.InfiniteTimeSpan;

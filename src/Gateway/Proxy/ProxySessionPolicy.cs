@@ -25,19 +25,23 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
     private static readonly byte[] IdleTimeoutFrame = CloseFrame.ForClient(CloseFrame.GoingAway, IdleTimeoutReason);
 
     private readonly IProxyStateLookup _proxyState;
+    private readonly RouteSessionPolicies _policies;
 
-    public ProxySessionPolicy(IProxyStateLookup proxyState)
+    public ProxySessionPolicy(IProxyStateLookup proxyState, RouteSessionPolicies policies)
     {
         _proxyState = proxyState;
+        _policies = policies;
     }
 
     public SessionTarget TargetOf(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
+        var cluster = proxy.Cluster?.Config;
         return new SessionTarget(
-            proxy.Cluster?.Config.ClusterId ?? "",
+            cluster?.ClusterId ?? "",
             proxy.ProxiedDestination?.DestinationId,
-            context.Features.Get<ResilienceFeature>()?.Degraded == true);
+            context.Features.Get<ResilienceFeature>()?.Degraded == true,
+            _policies.For(proxy.Route.Config, cluster));
     }
 
     public SessionCloseReason ReasonFor(HttpContext context, Session session)
@@ -50,6 +54,11 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
     /// </summary>
     internal static SessionCloseReason Judge(Session session, ForwarderError? error)
     {
+        if (session.GatewayCloseReason is { } gatewayReason)
+        {
+            return gatewayReason;
+        }
+
         if (error == ForwarderError.UpgradeActivityTimeout)
         {
             return SessionCloseReason.IdleTimeout;
@@ -66,10 +75,9 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
         };
     }
 
-    public ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason)
+    public ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary)
     {
-        ref var backend = ref session.BackendLeg;
-        if (session.ClientGone || !backend.Parser.AtFrameBoundary || backend.CloseStatus >= 0)
+        if (session.ClientGone || !atFrameBoundary || session.BackendCloseStatus is not null || session.GatewayCloseReason is not null)
         {
             // The client is gone, the stream to it was cut inside a frame, or it already has the backend's close.
             return ReadOnlyMemory<byte>.Empty;
@@ -81,7 +89,7 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             SessionCloseReason.IdleTimeout => IdleTimeoutFrame,
             // The client said goodbye and the backend vanished instead of answering: answer for it.
             SessionCloseReason.ClientClose => CloseFrame.ForClient(
-                session.ClientLeg.CloseStatus is var status && CloseFrame.IsSendable(status) ? status : null,
+                session.ClientCloseStatus is { } status && CloseFrame.IsSendable(status) ? status : null,
                 ""),
             _ => ReadOnlyMemory<byte>.Empty,
         };

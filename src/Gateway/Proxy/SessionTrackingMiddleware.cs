@@ -56,7 +56,7 @@ internal sealed class SessionTrackingMiddleware
             if (upgrade.Session is { } session)
             {
                 var error = context.Features.Get<IForwarderErrorFeature>();
-                _registry.Close(session, upgrade.JudgeEnd(session), Describe(error));
+                _registry.Close(session, upgrade.JudgeEnd(session), upgrade.RefusalReason ?? Describe(error));
             }
         }
     }

@@ -38,6 +38,34 @@ internal static class CloseFrame
         return frame;
     }
 
+    /// <summary>
+    /// Encodes a close frame for a backend: the gateway is the backend's client, so the frame is masked
+    /// (RFC 6455 §5.3) with a fresh random key.
+    /// </summary>
+    public static byte[] ForBackend(int status, string reason)
+    {
+        var reasonBytes = Encoding.UTF8.GetByteCount(reason);
+        if (reasonBytes > 123)
+        {
+            throw new ArgumentException("A close reason is at most 123 bytes of UTF-8.", nameof(reason));
+        }
+
+        var frame = new byte[8 + reasonBytes];
+        frame[0] = 0x88; // FIN + close
+        frame[1] = (byte)(0x80 | (2 + reasonBytes));
+        var key = frame.AsSpan(2, 4);
+        System.Security.Cryptography.RandomNumberGenerator.Fill(key);
+        var payload = frame.AsSpan(6);
+        BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)status);
+        Encoding.UTF8.GetBytes(reason, payload[2..]);
+        for (var i = 0; i < payload.Length; i++)
+        {
+            payload[i] ^= key[i & 3];
+        }
+
+        return frame;
+    }
+
     /// <summary>Codes an endpoint may put in a close frame (1005, 1006 and 1015 are only ever reported locally).</summary>
     public static bool IsSendable(int status) => status is >= 1000 and <= 4999 and not (1004 or 1005 or 1006 or 1015);
 }

@@ -3,46 +3,72 @@ using System.Net;
 namespace Gateway.Sessions;
 
 /// <summary>
-/// One live WebSocket relayed by the gateway. The relay's two copy loops are the only writers of their own
-/// leg (<see cref="ClientLeg"/> by the client-to-backend reader, <see cref="BackendLeg"/> by the
-/// backend-to-client writer), so counting needs no lock; other threads read with <see cref="Volatile"/>.
+/// One live WebSocket relayed by the gateway: what the registry and the heartbeat scheduler know of it. The
+/// frame state of its two directions lives in its streams; here are only counters and timestamps. Each
+/// direction's counters have one writer (the relay loop of that direction), so counting needs no lock; the
+/// scheduler reads with <see cref="Volatile"/>. Timestamps are <see cref="TimeProvider.GetTimestamp"/> values.
 /// </summary>
+/// <remarks>
+/// Kept small on purpose: at a million sessions every field costs a megabyte (see docs/benchmarks.md).
+/// </remarks>
 internal sealed class Session
 {
+    // Field order matters a little: the runtime puts references first, then 8-byte fields in declaration order,
+    // so what the heartbeat reads on every visit (the wheel link, the binding, the first timestamps) shares the
+    // object's first cache line. A visit to a cold session is a cache miss or two; at a million sessions that
+    // is most of a tick's cost (docs/benchmarks.md).
+    internal Session? WheelNext;
+    private readonly SessionBinding _binding;
+    private long _lastInbound;
+    private long _pingSent;
+    private long _lastMessage;
+    private long _roundTrip;
+    private long _closeDeadline;
+    internal long WheelTick;
+    private long _lastOutbound;
+    private long _lastPong;
+    private long _clientBytes;
+    private long _clientMessages;
+    private long _backendBytes;
+    private long _backendMessages;
+    private int _flags;
+    private int _gatewayClose;
     private int _closeInitiator;
-    private int _ended;
-    private int _clientGone;
+    private int _clientCloseStatus = -1;
+    private int _backendCloseStatus = -1;
 
-    /// <summary>Bytes and frames the client sent.</summary>
-    internal SessionLeg ClientLeg;
+    private const int EndedFlag = 1;
+    private const int ClientGoneFlag = 2;
 
-    /// <summary>Bytes and frames the backend sent.</summary>
-    internal SessionLeg BackendLeg;
+    public Session(long id, in SessionStartInfo info, long startTimestamp)
+        : this(id, SessionBinding.Of(info), info.ClientAddress, info.ClientPort, info.Protocol, startTimestamp)
+    {
+    }
 
-    public Session(long id, in SessionStartInfo info, long startTimestamp, DateTimeOffset startedAt)
+    internal Session(long id, SessionBinding binding, IPAddress? clientAddress, int clientPort, SessionProtocol protocol, long startTimestamp)
     {
         Id = id;
-        RouteId = info.RouteId;
-        ClusterId = info.ClusterId;
-        DestinationId = info.DestinationId;
-        ClientAddress = info.ClientAddress;
-        ClientPort = info.ClientPort;
-        Protocol = info.Protocol;
-        Degraded = info.Degraded;
+        _binding = binding;
+        ClientAddress = clientAddress;
+        ClientPort = clientPort;
+        Protocol = protocol;
         StartTimestamp = startTimestamp;
-        StartedAt = startedAt;
-        // Struct fields of a class start zeroed; the leg's constructor sets its "no close seen" marker.
-        ClientLeg = new SessionLeg { LastActivityTimestamp = startTimestamp };
-        BackendLeg = new SessionLeg { LastActivityTimestamp = startTimestamp };
+        _lastInbound = startTimestamp;
+        _lastOutbound = startTimestamp;
+        _lastMessage = startTimestamp;
     }
+
+    /// <summary>Links of the registry's list of live sessions; only the registry touches them.</summary>
+    internal Session? RegistryPrevious;
+    internal Session? RegistryNext;
 
     public long Id { get; }
 
-    public string RouteId { get; }
+    public string RouteId => _binding.RouteId;
 
-    public string ClusterId { get; }
+    public string ClusterId => _binding.ClusterId;
 
-    public string? DestinationId { get; }
+    public string? DestinationId => _binding.DestinationId;
 
     public IPAddress? ClientAddress { get; }
 
@@ -51,119 +77,227 @@ internal sealed class Session
     public SessionProtocol Protocol { get; }
 
     /// <summary>Served by the route's fallback cluster because its own cluster had no destination available.</summary>
-    public bool Degraded { get; }
+    public bool Degraded => _binding.Degraded;
+
+    /// <summary>The route's frame limits and heartbeat timings, resolved when the session opened.</summary>
+    public SessionRoutePolicy Policy => _binding.Policy;
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> when the upgrade completed.</summary>
     public long StartTimestamp { get; }
 
-    public DateTimeOffset StartedAt { get; }
+    /// <summary>How the gateway reaches the session's streams (pings, closes); null until the relay starts.</summary>
+    public ISessionChannel? Channel { get; internal set; }
 
-    public long ClientBytes => Volatile.Read(ref ClientLeg.Bytes);
+    public long ClientBytes => Volatile.Read(ref _clientBytes);
 
-    public long BackendBytes => Volatile.Read(ref BackendLeg.Bytes);
+    public long BackendBytes => Volatile.Read(ref _backendBytes);
 
-    public long ClientMessages => Volatile.Read(ref ClientLeg.Messages);
+    public long ClientMessages => Volatile.Read(ref _clientMessages);
 
-    public long BackendMessages => Volatile.Read(ref BackendLeg.Messages);
+    public long BackendMessages => Volatile.Read(ref _backendMessages);
 
-    public long LastClientActivityTimestamp => Volatile.Read(ref ClientLeg.LastActivityTimestamp);
+    /// <summary>Last bytes from the client (any frame: data, control, or a pong to the gateway).</summary>
+    public long LastInboundTimestamp => Volatile.Read(ref _lastInbound);
 
-    public long LastBackendActivityTimestamp => Volatile.Read(ref BackendLeg.LastActivityTimestamp);
+    /// <summary>Last bytes toward the client from the backend.</summary>
+    public long LastOutboundTimestamp => Volatile.Read(ref _lastOutbound);
+
+    /// <summary>Last application message (text or binary, completed) in either direction.</summary>
+    public long LastMessageTimestamp => Volatile.Read(ref _lastMessage);
+
+    /// <summary>When the client last answered a gateway ping; 0 if never.</summary>
+    public long LastPongTimestamp => Volatile.Read(ref _lastPong);
+
+    /// <summary>When the outstanding gateway ping was sent; 0 when none is outstanding.</summary>
+    public long PingSentTimestamp => Volatile.Read(ref _pingSent);
+
+    public bool PingOutstanding => Volatile.Read(ref _pingSent) != 0;
+
+    /// <summary>Last measured ping round trip, in timestamp ticks; 0 until a pong has come back.</summary>
+    public long RoundTripTicks => Volatile.Read(ref _roundTrip);
+
+    /// <summary>Status of the client's first close frame, or null.</summary>
+    public int? ClientCloseStatus => Volatile.Read(ref _clientCloseStatus) is var status && status >= 0 ? status : null;
+
+    /// <summary>Status of the backend's first close frame, or null.</summary>
+    public int? BackendCloseStatus => Volatile.Read(ref _backendCloseStatus) is var status && status >= 0 ? status : null;
 
     /// <summary>Which side sent the first close frame, if any did.</summary>
     public SessionSide CloseInitiator => (SessionSide)Volatile.Read(ref _closeInitiator);
 
-    public bool HasEnded => Volatile.Read(ref _ended) != 0;
+    /// <summary>Why the gateway itself closed the session (eviction, refused frame), or null.</summary>
+    public SessionCloseReason? GatewayCloseReason => Volatile.Read(ref _gatewayClose) is var value && value != 0 ? (SessionCloseReason)(value - 1) : null;
+
+    /// <summary>When a gateway-initiated close gives up on the handshake and aborts; 0 when none is under way.</summary>
+    public long CloseDeadline => Volatile.Read(ref _closeDeadline);
+
+    public bool HasEnded => (Volatile.Read(ref _flags) & EndedFlag) != 0;
 
     /// <summary>The client's transport ended: end of stream, a failed read or a failed write.</summary>
-    public bool ClientGone => Volatile.Read(ref _clientGone) != 0;
+    public bool ClientGone => (Volatile.Read(ref _flags) & ClientGoneFlag) != 0;
 
-    internal void MarkClientGone() => Volatile.Write(ref _clientGone, 1);
+    /// <summary>The heartbeat's view of the session; only its ticker writes it.</summary>
+    internal SessionTier Tier;
 
-    /// <summary>Accounts bytes read from the client. Returns the number of messages they completed.</summary>
-    internal long OnClientData(ReadOnlySpan<byte> data, long timestamp) => Observe(ref ClientLeg, SessionSide.Client, data, timestamp);
-
-    /// <summary>Accounts bytes the backend sent toward the client. Returns the number of messages they completed.</summary>
-    internal long OnBackendData(ReadOnlySpan<byte> data, long timestamp) => Observe(ref BackendLeg, SessionSide.Backend, data, timestamp);
+    internal void MarkClientGone() => Interlocked.Or(ref _flags, ClientGoneFlag);
 
     /// <summary>Marks the session ended; true only for the first caller.</summary>
-    internal bool TryEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
+    internal bool TryEnd() => (Interlocked.Or(ref _flags, EndedFlag) & EndedFlag) == 0;
 
-    private long Observe(ref SessionLeg leg, SessionSide side, ReadOnlySpan<byte> data, long timestamp)
+    /// <summary>Accounts what one read from the client carried (called by the client-to-backend relay only).</summary>
+    internal void RecordInbound(int bytes, in ClientFilterResult result, long timestamp)
     {
-        Volatile.Write(ref leg.Bytes, leg.Bytes + data.Length);
-        Volatile.Write(ref leg.LastActivityTimestamp, timestamp);
-        var before = leg.Messages;
-        var observer = new LegObserver(this, ref leg, side);
-        leg.Parser.Parse(data, ref observer);
-        return leg.Messages - before;
+        Volatile.Write(ref _clientBytes, _clientBytes + bytes);
+        Volatile.Write(ref _lastInbound, timestamp);
+        if (result.Messages > 0)
+        {
+            Volatile.Write(ref _clientMessages, _clientMessages + result.Messages);
+            Volatile.Write(ref _lastMessage, timestamp);
+        }
+
+        if (result.PongTimestamp != 0)
+        {
+            var roundTrip = timestamp - result.PongTimestamp;
+            if (roundTrip >= 0)
+            {
+                Volatile.Write(ref _roundTrip, roundTrip);
+            }
+
+            Volatile.Write(ref _lastPong, timestamp);
+        }
+
+        if (result.Frames > 0 && Volatile.Read(ref _pingSent) != 0)
+        {
+            // Any frame from the client proves it alive: the probe is answered.
+            Volatile.Write(ref _pingSent, 0);
+        }
     }
 
-    private void MarkCloseSent(SessionSide side) => Interlocked.CompareExchange(ref _closeInitiator, (int)side, 0);
-
-    private ref struct LegObserver : IWebSocketFrameHandler
+    /// <summary>Accounts what one write toward the client carried (called by the backend-to-client relay only).</summary>
+    internal void RecordOutbound(int bytes, int messages, long timestamp)
     {
-        private readonly Session _session;
-        private readonly ref SessionLeg _leg;
-        private readonly SessionSide _side;
-
-        public LegObserver(Session session, ref SessionLeg leg, SessionSide side)
+        Volatile.Write(ref _backendBytes, _backendBytes + bytes);
+        Volatile.Write(ref _lastOutbound, timestamp);
+        if (messages > 0)
         {
-            _session = session;
-            _leg = ref leg;
-            _side = side;
+            Volatile.Write(ref _backendMessages, _backendMessages + messages);
+            Volatile.Write(ref _lastMessage, timestamp);
+        }
+    }
+
+    internal void RecordClientClose(int status)
+    {
+        if (Interlocked.CompareExchange(ref _clientCloseStatus, status, -1) == -1)
+        {
+            Interlocked.CompareExchange(ref _closeInitiator, (int)SessionSide.Client, 0);
+        }
+    }
+
+    internal void RecordBackendClose(int status)
+    {
+        if (Interlocked.CompareExchange(ref _backendCloseStatus, status, -1) == -1)
+        {
+            Interlocked.CompareExchange(ref _closeInitiator, (int)SessionSide.Backend, 0);
+        }
+    }
+
+    internal void RecordPingSent(long timestamp) => Volatile.Write(ref _pingSent, timestamp);
+
+    /// <summary>
+    /// Records that the gateway is closing the session itself; true only for the first close. Until the
+    /// <paramref name="deadline"/> the close handshake may complete; after it the scheduler aborts.
+    /// </summary>
+    internal bool TryBeginGatewayClose(SessionCloseReason reason, long deadline)
+    {
+        if (Interlocked.CompareExchange(ref _gatewayClose, (int)reason + 1, 0) != 0)
+        {
+            return false;
         }
 
-        public readonly void OnFrameHeader(in WebSocketFrameHeader frame)
-        {
-            if (frame.CompletesMessage)
-            {
-                Volatile.Write(ref _leg.Messages, _leg.Messages + 1);
-            }
-            else if (frame.Opcode == WebSocketOpcode.Close && _leg.CloseStatus < 0)
-            {
-                _session.MarkCloseSent(_side);
-                // RFC 6455 §7.1.5: a close frame without a body means "no status received".
-                _leg.CloseStatus = frame.PayloadLength >= 2 ? 0 : 1005;
-                _leg.CloseStatusBytes = 0;
-            }
-        }
-
-        public readonly void OnPayload(in WebSocketFrameHeader frame, ReadOnlySpan<byte> payload, ulong offset)
-        {
-            if (frame.Opcode != WebSocketOpcode.Close || offset >= 2 || _leg.CloseStatusBytes >= 2)
-            {
-                return;
-            }
-
-            for (var i = 0; i < payload.Length && _leg.CloseStatusBytes < 2; i++)
-            {
-                _leg.CloseStatus = (_leg.CloseStatus << 8) | frame.Unmask(payload[i], offset + (ulong)i);
-                _leg.CloseStatusBytes++;
-            }
-        }
-
-        public readonly void OnFrameEnd(in WebSocketFrameHeader frame)
-        {
-        }
+        Volatile.Write(ref _closeDeadline, deadline);
+        return true;
     }
 }
 
-/// <summary>What one direction of a session has carried.</summary>
-internal struct SessionLeg
+/// <summary>
+/// Where a session goes and under which rules: route, cluster, destination, fallback, policy. The same for
+/// every session of a route on a destination, so one instance is shared by all of them (a session holds one
+/// reference instead of five fields).
+/// </summary>
+internal sealed class SessionBinding
 {
-    public WebSocketFrameParser Parser;
-    public long Bytes;
-    public long Messages;
-    public long LastActivityTimestamp;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Key, SessionBinding> Shared = new();
 
-    /// <summary>Status code of the first close frame this side sent; -1 until one is seen.</summary>
-    public int CloseStatus = -1;
-    public byte CloseStatusBytes;
+    /// <summary>Past this many (a long run of reloads and rollouts), the cache starts over.</summary>
+    private const int MaxShared = 4096;
 
-    public SessionLeg()
+    private SessionBinding(Key key)
     {
+        RouteId = key.RouteId;
+        ClusterId = key.ClusterId;
+        DestinationId = key.DestinationId;
+        Degraded = key.Degraded;
+        Policy = key.Policy;
     }
 
-    public readonly int? CloseStatusOrNull => CloseStatus < 0 ? null : CloseStatus;
+    public string RouteId { get; }
+
+    public string ClusterId { get; }
+
+    public string? DestinationId { get; }
+
+    public bool Degraded { get; }
+
+    public SessionRoutePolicy Policy { get; }
+
+    public static SessionBinding Of(in SessionStartInfo info)
+    {
+        var key = new Key(info.RouteId, info.ClusterId, info.DestinationId, info.Degraded, info.Policy ?? SessionRoutePolicy.Default);
+        if (Shared.TryGetValue(key, out var binding))
+        {
+            return binding;
+        }
+
+        if (Shared.Count >= MaxShared)
+        {
+            Shared.Clear();
+        }
+
+        return Shared.GetOrAdd(key, static key => new SessionBinding(key));
+    }
+
+    private readonly record struct Key(string RouteId, string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy Policy);
+}
+
+/// <summary>Where a session stands for the heartbeat scheduler; the <c>tier</c> label of the sessions-by-tier gauge.</summary>
+internal enum SessionTier : byte
+{
+    /// <summary>Carried an application message within the probe interval.</summary>
+    Active,
+
+    /// <summary>A gateway ping is outstanding.</summary>
+    Probing,
+
+    /// <summary>Answers pings but carries no application messages.</summary>
+    Idle,
+
+    /// <summary>The gateway is closing it.</summary>
+    Closing,
+}
+
+/// <summary>How the gateway acts on a session's streams; implemented by the relay (the session stream).</summary>
+internal interface ISessionChannel
+{
+    /// <summary>Queues a ping to the client at the next frame boundary; false if one cannot be sent now.</summary>
+    bool SendPing(long timestamp);
+
+    /// <summary>
+    /// Closes the session from the gateway: a close frame with <paramref name="status"/> and
+    /// <paramref name="reason"/> to the client and 1001 to the backend, each at its stream's next frame boundary.
+    /// The peers' close replies end the relay; <see cref="Abort"/> is for when they do not come.
+    /// </summary>
+    void Close(int status, string reason);
+
+    /// <summary>Aborts the client's transport now (a close handshake that did not finish in time).</summary>
+    void Abort();
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using Gateway.Telemetry;
 
@@ -5,74 +6,122 @@ namespace Gateway.Sessions;
 
 /// <summary>
 /// The upgraded client transport as the relay sees it: reads carry client-to-backend bytes, writes carry
-/// backend-to-client bytes. Each completed read or write stamps the session's activity and feeds the frame
-/// parser with the relay's own buffer (no copy, no buffer of our own).
+/// backend-to-client bytes. Reads go through <see cref="ClientFrameFilter"/> in the relay's own buffer (checked
+/// frames only, the gateway's pongs cut out); writes through <see cref="ServerFrameObserver"/>, so the gateway
+/// can put its pings and closes between the backend's frames. It is the session's <see cref="ISessionChannel"/>.
 /// </summary>
 /// <remarks>
-/// Zero-byte reads go straight to the transport: YARP issues one before renting its copy buffer, so an idle
-/// session holds no buffer while it waits. Reads that complete asynchronously resume on a pooled
-/// <see cref="PoolingAsyncValueTaskMethodBuilder{TResult}"/> box, so steady relaying allocates nothing.
+/// <para>Zero-byte reads go straight to the transport: YARP issues one before renting its copy buffer, so an idle
+/// session holds no buffer while it waits. The exception is the first wake-up after a gateway ping: the data is
+/// probably the pong, which must not reach the backend, and a read that finds nothing to pass on cannot return
+/// (0 means end of stream) without holding the relay's buffer until the client speaks again. So that one read
+/// goes into a 64-byte pooled buffer first, and whatever is left to pass on is handed over from there.</para>
+/// <para>Reads that complete asynchronously resume on a pooled <see cref="PoolingAsyncValueTaskMethodBuilder{TResult}"/>
+/// box, so steady relaying allocates nothing.</para>
 /// </remarks>
-internal sealed class SessionStream : Stream
+internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 {
-    private readonly Stream _inner;
+    public const string ClientWentAwayReason = "client went away";
+
+    /// <summary>Room for a pong to a gateway ping plus what a client sends with it.</summary>
+    private const int PeekBufferSize = 64;
+
     private readonly Session _session;
     private readonly SessionMetrics _metrics;
     private readonly TimeProvider _timeProvider;
     private readonly IRelayEndHandler? _endHandler;
+    private ClientFrameFilter _filter;
+    private ServerFrameObserver _observer;
+    private BackendStream? _backend;
+    private byte[]? _backendClose;
+    private byte[]? _stash;
+    private int _stashStart;
+    private int _stashEnd;
+    private int _readEnded;
     private int _disposed;
 
-    public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider, IRelayEndHandler? endHandler = null)
+    public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider, IRelayEndHandler? endHandler = null, bool compressed = false)
+        : base(inner)
     {
-        _inner = inner;
         _session = session;
         _metrics = metrics;
         _timeProvider = timeProvider;
         _endHandler = endHandler;
+        _filter = new ClientFrameFilter(session.Policy.Limits with { AllowCompressed = compressed });
+        _observer = new ServerFrameObserver();
+        session.Channel = this;
     }
 
     public Session Session => _session;
 
-    public override bool CanRead => _inner.CanRead;
+    /// <summary>Why the client's stream stopped being passed on (a refused frame, broken framing), if it did.</summary>
+    public string? RefusalReason => _filter.Error;
 
-    public override bool CanWrite => _inner.CanWrite;
+    /// <summary>The client's stream to the backend has ended here (end of stream, a refused frame, a gateway close).</summary>
+    private bool ReadEnded => Volatile.Read(ref _readEnded) != 0;
 
-    public override bool CanSeek => false;
+    public override bool CanRead => Inner.CanRead;
 
-    public override long Length => throw new NotSupportedException();
+    public override bool CanWrite => Inner.CanWrite;
 
-    public override long Position
+    protected override bool AtFrameBoundary => _observer.AtFrameBoundary;
+
+    /// <summary>The backend leg, once YARP has opened it; the gateway's closes to the backend go through it.</summary>
+    internal void AttachBackend(BackendStream backend)
     {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
+        _backend = backend;
+        if (Interlocked.Exchange(ref _backendClose, null) is { } close)
+        {
+            backend.QueueClose(close);
+        }
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (buffer.IsEmpty)
         {
-            return _inner.ReadAsync(buffer, cancellationToken);
+            return WaitForData(cancellationToken);
         }
 
+        if (_stash is not null)
+        {
+            return new ValueTask<int>(TakeStash(buffer.Span));
+        }
+
+        if (ReadEnded)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        if (buffer.Length < WebSocketFrameParser.MaxHeaderLength)
+        {
+            throw new ArgumentException($"Reads need a buffer of at least {WebSocketFrameParser.MaxHeaderLength} bytes.", nameof(buffer));
+        }
+
+        var restored = _filter.Restore(buffer.Span);
         ValueTask<int> read;
         try
         {
-            read = _inner.ReadAsync(buffer, cancellationToken);
+            read = Inner.ReadAsync(buffer[restored..], cancellationToken);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            _session.MarkClientGone();
-            throw;
+            ClientEnded();
+            return new ValueTask<int>(0);
         }
 
         if (read.IsCompletedSuccessfully)
         {
-            var count = read.Result;
-            OnClientData(buffer.Span[..count]);
-            return new ValueTask<int>(count);
+            var length = Accept(buffer.Span, restored, read.Result);
+            if (length > 0 || ReadEnded)
+            {
+                return new ValueTask<int>(length);
+            }
+
+            return ReadLoopAsync(buffer, default, hasPending: false, restored: 0, cancellationToken);
         }
 
-        return AwaitReadAsync(read, buffer);
+        return ReadLoopAsync(buffer, read, hasPending: true, restored, cancellationToken);
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -80,62 +129,299 @@ internal sealed class SessionStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length, WebSocketFrameParser.MaxHeaderLength));
+        try
+        {
+            var count = ReadAsync(rented.AsMemory(0, Math.Max(buffer.Length, WebSocketFrameParser.MaxHeaderLength))).AsTask().GetAwaiter().GetResult();
+            rented.AsSpan(0, count).CopyTo(buffer);
+            return count;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    /// <summary>Reads until there is something to pass on or the stream ended (a read that found only our pong).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadLoopAsync(Memory<byte> buffer, ValueTask<int> pending, bool hasPending, int restored, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (!hasPending)
+            {
+                restored = _filter.Restore(buffer.Span);
+                pending = Inner.ReadAsync(buffer[restored..], cancellationToken);
+            }
+
+            hasPending = false;
+            int count;
+            try
+            {
+                count = await pending;
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                ClientEnded();
+                return 0;
+            }
+
+            var length = Accept(buffer.Span, restored, count);
+            if (length > 0 || ReadEnded)
+            {
+                return length;
+            }
+        }
+    }
+
+    private ValueTask<int> WaitForData(CancellationToken cancellationToken)
+    {
+        if (_stash is not null || ReadEnded)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        var wait = Inner.ReadAsync(Memory<byte>.Empty, cancellationToken);
+        if (!_session.Policy.Heartbeat || (wait.IsCompletedSuccessfully && !_session.PingOutstanding))
+        {
+            return wait;
+        }
+
+        return WaitForDataAfterPingAsync(wait, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> WaitForDataAfterPingAsync(ValueTask<int> wait, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await wait;
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                ClientEnded();
+                return 0;
+            }
+
+            if (ReadEnded || !_session.PingOutstanding || await PeekAsync(cancellationToken))
+            {
+                return 0;
+            }
+
+            wait = Inner.ReadAsync(Memory<byte>.Empty, cancellationToken);
+        }
+    }
+
+    /// <summary>Reads what is there into a small pooled buffer; true when something is left to pass on (or the stream ended).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> PeekAsync(CancellationToken cancellationToken)
+    {
+        var small = ArrayPool<byte>.Shared.Rent(PeekBufferSize);
+        var restored = _filter.Restore(small);
         int count;
         try
         {
-            count = _inner.Read(buffer);
+            count = await Inner.ReadAsync(small.AsMemory(restored), cancellationToken);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            _session.MarkClientGone();
+            ArrayPool<byte>.Shared.Return(small);
+            ClientEnded();
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            ArrayPool<byte>.Shared.Return(small);
             throw;
         }
 
-        if (!buffer.IsEmpty)
+        var length = Accept(small, restored, count);
+        if (length > 0)
         {
-            OnClientData(buffer[..count]);
+            _stash = small;
+            _stashStart = 0;
+            _stashEnd = length;
+            return true;
+        }
+
+        ArrayPool<byte>.Shared.Return(small);
+        return ReadEnded;
+    }
+
+    private int TakeStash(Span<byte> destination)
+    {
+        var stash = _stash!;
+        var count = Math.Min(destination.Length, _stashEnd - _stashStart);
+        stash.AsSpan(_stashStart, count).CopyTo(destination);
+        _stashStart += count;
+        if (_stashStart == _stashEnd)
+        {
+            _stash = null;
+            ArrayPool<byte>.Shared.Return(stash);
         }
 
         return count;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>Filters what a read brought in place; returns how many bytes at the buffer's front go on.</summary>
+    private int Accept(Span<byte> buffer, int restored, int count)
     {
-        OnBackendData(buffer.Span);
-        ValueTask write;
-        try
+        if (count == 0)
         {
-            write = _inner.WriteAsync(buffer, cancellationToken);
+            // The client's end of stream (a header it never finished goes nowhere).
+            ClientEnded();
+            return 0;
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+
+        if (ReadEnded)
+        {
+            // The gateway closed the session: what the client sends now (its close reply) has nowhere to go.
+            return 0;
+        }
+
+        var result = _filter.Filter(buffer[..(restored + count)]);
+        _session.RecordInbound(count, result, _timeProvider.GetTimestamp());
+        _metrics.Relayed(_session.RouteId, SessionMetrics.ClientToBackend, count, result.Messages);
+        if (_filter.CloseStatus >= 0 && _session.ClientCloseStatus is null)
+        {
+            _session.RecordClientClose(_filter.CloseStatus);
+        }
+
+        if (result.PongTimestamp != 0)
+        {
+            _metrics.Pong(_session.RouteId, (double)_session.RoundTripTicks / _timeProvider.TimestampFrequency);
+        }
+
+        if (result.Length > 0)
+        {
+            // Before a refusal queues the backend's close: that close goes after these bytes, not before.
+            _backend?.ExpectRelayWrite(endsAtFrameBoundary: _filter.OutputAtFrameBoundary);
+        }
+
+        if (result.Rejected)
+        {
+            Refuse(result.Rejection);
+        }
+
+        return result.Length;
+    }
+
+    /// <summary>
+    /// The client's side ended: end of stream, or a reset. Without a close frame from it, the backend is told with
+    /// a close 1001 "client went away" (rather than finding out when it next writes, or never: YARP waits for the
+    /// backend's side to end). Either way the session now has a deadline, after which the heartbeat aborts it.
+    /// A failed read is reported to the relay as an end of stream, not an error: an error would make YARP tear the
+    /// backend leg down at once, possibly before that close frame is out.
+    /// </summary>
+    private void ClientEnded()
+    {
+        if (Interlocked.Exchange(ref _readEnded, 1) != 0 && _session.ClientGone)
+        {
+            return;
+        }
+
+        _session.MarkClientGone();
+        var closedByClient = _filter.CloseStatus >= 0;
+        var reason = closedByClient ? SessionCloseReason.ClientClose : SessionCloseReason.ClientLost;
+        if (_session.TryBeginGatewayClose(reason, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout) && !closedByClient)
+        {
+            QueueBackendClose(ClientWentAwayReason);
+        }
+    }
+
+    private void Refuse(in FrameRejection rejection)
+    {
+        Volatile.Write(ref _readEnded, 1);
+        _metrics.FrameRejected(_session.RouteId, rejection.Kind);
+        var reason = rejection.Status == FrameRejection.MessageTooBig ? SessionCloseReason.MessageTooBig : SessionCloseReason.ProtocolError;
+        if (_session.TryBeginGatewayClose(reason, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout))
+        {
+            SendCloses(rejection.Status, rejection.Reason);
+        }
+    }
+
+    protected override int ObserveWrite(ReadOnlySpan<byte> data)
+    {
+        var boundary = _observer.Observe(data, out var messages);
+        _session.RecordOutbound(data.Length, messages, _timeProvider.GetTimestamp());
+        _metrics.Relayed(_session.RouteId, SessionMetrics.BackendToClient, data.Length, messages);
+        if (_observer.CloseStatus >= 0 && _session.BackendCloseStatus is null)
+        {
+            _session.RecordBackendClose(_observer.CloseStatus);
+        }
+
+        return boundary;
+    }
+
+    protected override void OnWriteFailed(Exception exception)
+    {
+        if (exception is not OperationCanceledException)
         {
             _session.MarkClientGone();
-            throw;
+        }
+    }
+
+    public bool SendPing(long timestamp)
+    {
+        if (GatewayCloseWritten || _session.HasEnded || _session.ClientGone)
+        {
+            return false;
         }
 
-        return write.IsCompletedSuccessfully ? write : AwaitWriteAsync(write);
+        var frame = ArrayPool<byte>.Shared.Rent(GatewayPing.FrameLength);
+        GatewayPing.Write(frame, timestamp);
+        // Recorded before the ping can go out: a fast pong must find it outstanding.
+        _session.RecordPingSent(timestamp);
+        if (!Queue(frame))
+        {
+            _session.RecordPingSent(0);
+            return false;
+        }
+
+        return true;
     }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Write(ReadOnlySpan<byte> buffer)
+    public void Close(int status, string reason)
     {
-        OnBackendData(buffer);
-        _inner.Write(buffer);
+        // What the client sends from now on has nowhere to go: the backend is told the session is over.
+        Volatile.Write(ref _readEnded, 1);
+        SendCloses(status, reason);
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    public void Abort() => _endHandler?.AbortClient();
 
-    public override void Flush() => _inner.Flush();
+    private void SendCloses(int status, string reason)
+    {
+        // The client's first: once it is queued, nothing the backend sends (its close reply comes fast) can
+        // reach the client ahead of it.
+        if (!_session.ClientGone)
+        {
+            Queue(CloseFrame.ForClient(status, reason));
+        }
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
+        QueueBackendClose(reason);
+    }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
+    private void QueueBackendClose(string reason)
+    {
+        var backendClose = CloseFrame.ForBackend(CloseFrame.GoingAway, reason);
+        if (_backend is { } backend)
+        {
+            backend.QueueClose(backendClose);
+        }
+        else
+        {
+            Volatile.Write(ref _backendClose, backendClose);
+            if (_backend is { } attached && Interlocked.Exchange(ref _backendClose, null) is { } close)
+            {
+                attached.QueueClose(close);
+            }
+        }
+    }
 
     /// <summary>
     /// The relay calls this once both directions have stopped. Before the client transport goes, the end
@@ -146,14 +432,21 @@ internal sealed class SessionStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            var farewell = _endHandler?.OnRelayEnded(_session) ?? ReadOnlyMemory<byte>.Empty;
+            if (Interlocked.Exchange(ref _stash, null) is { } stash)
+            {
+                ArrayPool<byte>.Shared.Return(stash);
+            }
+
+            var farewell = GatewayCloseWritten || HasQueuedFrame
+                ? ReadOnlyMemory<byte>.Empty
+                : _endHandler?.OnRelayEnded(_session, _observer.AtFrameBoundary) ?? ReadOnlyMemory<byte>.Empty;
             if (!farewell.IsEmpty && !_session.ClientGone && TryWriteFarewell(farewell, out var pending))
             {
                 _ = DisposeAfterAsync(pending.AsTask());
             }
             else
             {
-                _inner.Dispose();
+                Inner.Dispose();
             }
         }
 
@@ -165,7 +458,7 @@ internal sealed class SessionStream : Stream
     {
         try
         {
-            pending = _inner.WriteAsync(frame);
+            pending = Inner.WriteAsync(frame);
             if (!pending.IsCompleted)
             {
                 return true;
@@ -175,7 +468,7 @@ internal sealed class SessionStream : Stream
             pending = default;
             return false;
         }
-        catch (Exception exception) when (exception is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        catch (Exception exception) when (IsTransportFailure(exception))
         {
             // The client went at the same moment: nothing left to tell it.
             pending = default;
@@ -189,76 +482,24 @@ internal sealed class SessionStream : Stream
         {
             await write;
         }
-        catch (Exception exception) when (exception is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        catch (Exception exception) when (IsTransportFailure(exception))
         {
             // As above: the client is gone.
         }
         finally
         {
-            _inner.Dispose();
+            Inner.Dispose();
         }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> AwaitReadAsync(ValueTask<int> read, Memory<byte> buffer)
-    {
-        int count;
-        try
-        {
-            count = await read;
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException)
-        {
-            _session.MarkClientGone();
-            throw;
-        }
-
-        OnClientData(buffer.Span[..count]);
-        return count;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask AwaitWriteAsync(ValueTask write)
-    {
-        try
-        {
-            await write;
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException)
-        {
-            _session.MarkClientGone();
-            throw;
-        }
-    }
-
-    private void OnClientData(ReadOnlySpan<byte> data)
-    {
-        // A zero-length result for a non-empty buffer is the client's end of stream: nothing to account.
-        if (data.IsEmpty)
-        {
-            _session.MarkClientGone();
-            return;
-        }
-
-        var messages = _session.OnClientData(data, _timeProvider.GetTimestamp());
-        _metrics.Relayed(_session.RouteId, SessionMetrics.ClientToBackend, data.Length, messages);
-    }
-
-    private void OnBackendData(ReadOnlySpan<byte> data)
-    {
-        if (data.IsEmpty)
-        {
-            return;
-        }
-
-        var messages = _session.OnBackendData(data, _timeProvider.GetTimestamp());
-        _metrics.Relayed(_session.RouteId, SessionMetrics.BackendToClient, data.Length, messages);
     }
 }
 
-/// <summary>Told when a session's relay has stopped, before the client transport is disposed.</summary>
+/// <summary>Told when a session's relay has stopped, before the client transport is disposed; aborts it on request.</summary>
 internal interface IRelayEndHandler
 {
     /// <summary>A last frame for the client (e.g. a close frame), or empty for none.</summary>
-    ReadOnlyMemory<byte> OnRelayEnded(Session session);
+    /// <param name="atFrameBoundary">The stream to the client ends between two frames (a frame can still be added).</param>
+    ReadOnlyMemory<byte> OnRelayEnded(Session session, bool atFrameBoundary);
+
+    /// <summary>Aborts the client's connection (an unresponsive client, a close handshake that never finished).</summary>
+    void AbortClient();
 }

@@ -29,7 +29,10 @@ internal enum SessionCloseReason
     /// <summary>The backend sent the first close frame.</summary>
     BackendClose,
 
-    /// <summary>The gateway closed the session after no traffic for the cluster's idle timeout.</summary>
+    /// <summary>
+    /// The gateway closed the session after the idle timeout: no application message in either direction (tier 3
+    /// of the heartbeat), or, with the heartbeat off, no byte at all for the cluster's activity timeout.
+    /// </summary>
     IdleTimeout,
 
     /// <summary>The client's connection ended (reset, dropped, a failed write) without a close frame.</summary>
@@ -40,6 +43,18 @@ internal enum SessionCloseReason
     /// dropped); the gateway closed the client with 1011 or 1012 where it could.
     /// </summary>
     BackendLost,
+
+    /// <summary>The client stopped answering: no frame within the pong timeout after a gateway ping (tier 2).</summary>
+    HeartbeatTimeout,
+
+    /// <summary>The gateway shed the session, coldest first, because active sessions passed the high watermark (tier 4).</summary>
+    Pressure,
+
+    /// <summary>The client sent a frame RFC 6455 forbids; it got close 1002.</summary>
+    ProtocolError,
+
+    /// <summary>The client sent a frame or message over the route's limit; it got close 1009.</summary>
+    MessageTooBig,
 }
 
 /// <summary>What is known about a session when its upgrade succeeds.</summary>
@@ -50,7 +65,8 @@ internal readonly record struct SessionStartInfo(
     IPAddress? ClientAddress,
     int ClientPort,
     SessionProtocol Protocol,
-    bool Degraded = false);
+    bool Degraded = false,
+    SessionRoutePolicy? Policy = null);
 
 internal static class SessionNames
 {
@@ -60,6 +76,10 @@ internal static class SessionNames
         SessionCloseReason.BackendClose => "backend_close",
         SessionCloseReason.IdleTimeout => "idle_timeout",
         SessionCloseReason.ClientLost => "client_lost",
+        SessionCloseReason.HeartbeatTimeout => "heartbeat_timeout",
+        SessionCloseReason.Pressure => "pressure",
+        SessionCloseReason.ProtocolError => "protocol_error",
+        SessionCloseReason.MessageTooBig => "message_too_big",
         _ => "backend_lost",
     };
 

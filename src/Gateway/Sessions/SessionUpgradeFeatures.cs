@@ -12,10 +12,11 @@ internal interface ISessionRelayPolicy
     SessionCloseReason ReasonFor(HttpContext context, Session session);
 
     /// <summary>A last frame for the client once the relay has stopped, or empty.</summary>
-    ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason);
+    /// <param name="atFrameBoundary">The stream to the client ends between two frames.</param>
+    ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary);
 }
 
-internal readonly record struct SessionTarget(string ClusterId, string? DestinationId, bool Degraded);
+internal readonly record struct SessionTarget(string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy? Policy = null);
 
 /// <summary>
 /// What the upgrade wrappers need to open a session once the client side has switched protocols, and to judge
@@ -39,6 +40,7 @@ internal sealed class SessionUpgrade : IRelayEndHandler
     }
 
     private Session? _session;
+    private SessionStream? _stream;
 
     /// <summary>The session, once the upgrade has succeeded (read from other threads, e.g. the upgrade watch).</summary>
     public Session? Session => Volatile.Read(ref _session);
@@ -47,6 +49,9 @@ internal sealed class SessionUpgrade : IRelayEndHandler
     public SessionCloseReason? EndReason { get; private set; }
 
     public HttpContext HttpContext => _context;
+
+    /// <summary>The backend agreed to <c>permessage-deflate</c>: clients may set RSV1 on a message's first frame.</summary>
+    public bool Compressed { get; set; }
 
     public Stream Start(Stream transport)
     {
@@ -59,16 +64,37 @@ internal sealed class SessionUpgrade : IRelayEndHandler
             _context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? connection.RemoteIpAddress,
             connection.RemotePort,
             _protocol,
-            target.Degraded));
+            target.Degraded,
+            target.Policy));
+        var stream = new SessionStream(transport, session, _registry.Metrics, _registry.TimeProvider, this, Compressed);
+        _stream = stream;
         Volatile.Write(ref _session, session);
-        return new SessionStream(transport, session, _registry.Metrics, _registry.TimeProvider, this);
+        return stream;
+    }
+
+    /// <summary>Why the client's stream stopped being passed on (a refused frame), if it did.</summary>
+    public string? RefusalReason => _stream?.RefusalReason;
+
+    /// <summary>Wraps the backend leg YARP opened, so the gateway can close it with a frame of its own.</summary>
+    public Stream WrapBackend(Stream backend)
+    {
+        if (_stream is not { } stream)
+        {
+            return backend;
+        }
+
+        var wrapped = new BackendStream(backend);
+        stream.AttachBackend(wrapped);
+        return wrapped;
     }
 
     /// <summary>Judges the end once; the same answer serves the farewell frame and the close record.</summary>
     public SessionCloseReason JudgeEnd(Session session) => EndReason ??= _policy.ReasonFor(_context, session);
 
-    ReadOnlyMemory<byte> IRelayEndHandler.OnRelayEnded(Session session)
-        => _policy.FarewellFor(_context, session, JudgeEnd(session));
+    ReadOnlyMemory<byte> IRelayEndHandler.OnRelayEnded(Session session, bool atFrameBoundary)
+        => _policy.FarewellFor(_context, session, JudgeEnd(session), atFrameBoundary);
+
+    void IRelayEndHandler.AbortClient() => _context.Abort();
 }
 
 /// <summary>Wraps Kestrel's HTTP/1.1 upgrade so the upgraded stream is a <see cref="SessionStream"/>.</summary>

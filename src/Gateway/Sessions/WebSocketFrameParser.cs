@@ -30,7 +30,17 @@ internal struct WebSocketFrameParser
     /// <summary>True when the parser sits exactly between two frames.</summary>
     public readonly bool AtFrameBoundary => !_inPayload && _headerFilled == 0 && Error is null;
 
-    /// <summary>Feeds the next bytes of the stream. Returns false once the framing is broken.</summary>
+    /// <summary>Inside a frame's payload (its header has been passed on, its end has not).</summary>
+    public readonly bool InPayload => _inPayload;
+
+    /// <summary>Bytes of a header that has begun but not ended; they are the last bytes fed.</summary>
+    public readonly int PendingLength => _inPayload ? 0 : _headerFilled;
+
+    /// <summary>
+    /// Feeds the next bytes of the stream. Returns false once the framing is broken or the handler refused a
+    /// header (then the caller says why with <see cref="Fail"/>). Positions given to the handler are indexes
+    /// into <paramref name="data"/>; a header that began in an earlier call starts at a negative index.
+    /// </summary>
     public bool Parse<THandler>(ReadOnlySpan<byte> data, ref THandler handler)
         where THandler : IWebSocketFrameHandler, allows ref struct
     {
@@ -39,19 +49,21 @@ internal struct WebSocketFrameParser
             return false;
         }
 
-        while (!data.IsEmpty)
+        var position = 0;
+        while (position < data.Length)
         {
             if (_inPayload)
             {
                 var remaining = _frame.PayloadLength - _payloadRead;
-                var take = remaining < (ulong)data.Length ? (int)remaining : data.Length;
-                handler.OnPayload(in _frame, data[..take], _payloadRead);
+                var available = data.Length - position;
+                var take = remaining < (ulong)available ? (int)remaining : available;
+                handler.OnPayload(in _frame, data.Slice(position, take), _payloadRead);
                 _payloadRead += (ulong)take;
-                data = data[take..];
+                position += take;
                 if (_payloadRead == _frame.PayloadLength)
                 {
                     _inPayload = false;
-                    handler.OnFrameEnd(in _frame);
+                    handler.OnFrameEnd(in _frame, position);
                 }
 
                 continue;
@@ -59,10 +71,10 @@ internal struct WebSocketFrameParser
 
             // Header: gather the first two bytes, then however many the length and mask bits ask for.
             var needed = _headerLength == 0 ? 2 : _headerLength;
-            var copy = Math.Min(needed - _headerFilled, data.Length);
-            data[..copy].CopyTo(((Span<byte>)_header)[_headerFilled..]);
+            var copy = Math.Min(needed - _headerFilled, data.Length - position);
+            data.Slice(position, copy).CopyTo(((Span<byte>)_header)[_headerFilled..]);
             _headerFilled += (byte)copy;
-            data = data[copy..];
+            position += copy;
             if (_headerFilled < needed)
             {
                 return true;
@@ -83,13 +95,19 @@ internal struct WebSocketFrameParser
                 return false;
             }
 
+            var headerStart = position - _headerLength;
             _headerFilled = 0;
             _headerLength = 0;
             _payloadRead = 0;
-            handler.OnFrameHeader(in _frame);
+            if (!handler.OnFrameHeader(in _frame, headerStart))
+            {
+                Error = "frame refused";
+                return false;
+            }
+
             if (_frame.PayloadLength == 0)
             {
-                handler.OnFrameEnd(in _frame);
+                handler.OnFrameEnd(in _frame, position);
             }
             else
             {
@@ -98,6 +116,35 @@ internal struct WebSocketFrameParser
         }
 
         return true;
+    }
+
+    /// <summary>Stops the parser for good, saying why (a frame the caller's rules refuse).</summary>
+    public void Fail(string reason) => Error = reason;
+
+    /// <summary>
+    /// Moves the pending partial header out (into the front of the next read's buffer, to be fed again whole)
+    /// and returns its length; the parser is then at a frame boundary.
+    /// </summary>
+    public int TakePending(Span<byte> destination)
+    {
+        var length = PendingLength;
+        ((ReadOnlySpan<byte>)_header)[..length].CopyTo(destination);
+        _headerFilled = 0;
+        _headerLength = 0;
+        return length;
+    }
+
+    /// <summary>
+    /// Rewinds to a frame boundary and keeps <paramref name="bytes"/> (the start of a frame the caller holds back,
+    /// at most <see cref="MaxHeaderLength"/> bytes) as pending, for <see cref="TakePending"/> to hand back.
+    /// </summary>
+    public void Carry(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo((Span<byte>)_header);
+        _inPayload = false;
+        _payloadRead = 0;
+        _headerFilled = (byte)bytes.Length;
+        _headerLength = 0;
     }
 
     /// <summary>Header length implied by the second header byte: 2, plus 2 or 8 length bytes, plus 4 mask bytes.</summary>

@@ -9,13 +9,25 @@ public sealed class WebSocketSessionOptions
     public const string SectionName = "Gateway:Sessions";
 
     /// <summary>
-    /// Close a session after this long without a byte in either direction. Unset (the default) keeps quiet
-    /// sessions open: dead peers are found by TCP keepalive (and, with the heartbeat, by gateway pings).
-    /// Each cluster's YARP <c>ActivityTimeout</c> is derived from this (or the cluster's
-    /// <c>Gateway.IdleTimeout</c> metadata), so YARP's 100 s default never closes a quiet session.
+    /// Close a session after this long without an application message in either direction (the heartbeat's tier
+    /// 3; route or cluster metadata <c>Gateway.IdleTimeout</c> overrides it, "off" disables it). Unset (the
+    /// default) keeps quiet sessions open: dead peers are found by gateway pings and TCP keepalive. With the
+    /// heartbeat off, each cluster's YARP <c>ActivityTimeout</c> is derived from it instead (no byte either way).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan? IdleTimeout { get; set; }
+
+    /// <summary>
+    /// Largest payload of one frame a client may send, in bytes (route metadata <c>Gateway.MaxFrameSize</c>
+    /// overrides it). A bigger frame is refused before any of it reaches the backend: close 1009 to the client,
+    /// 1001 to the backend.
+    /// </summary>
+    [Range(126L, long.MaxValue)]
+    public long MaxFrameSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest message (all its fragments) a client may send, in bytes (<c>Gateway.MaxMessageSize</c> per route).</summary>
+    [Range(126L, long.MaxValue)]
+    public long MaxMessageSize { get; set; } = 16 * 1024 * 1024;
 }
 
 [OptionsValidator]

@@ -26,6 +26,11 @@ internal sealed class SessionMetrics
     private readonly Counter<long> _messages;
     private readonly UpDownCounter<long> _perDestination;
     private readonly UpDownCounter<long> _degraded;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _pongs;
+    private readonly Histogram<double> _roundTrip;
+
+    private static readonly double[] RoundTripBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     public SessionMetrics(IMeterFactory meterFactory)
     {
@@ -42,6 +47,14 @@ internal sealed class SessionMetrics
         _bytes = meter.CreateCounter<long>("gateway.relayed", "By", "Bytes relayed on WebSocket sessions, by direction.");
         _messages = meter.CreateCounter<long>("gateway.relayed.messages", "{message}", "WebSocket messages relayed, by direction.");
         _perDestination = meter.CreateUpDownCounter<long>("gateway.destination.sessions", "{session}", "WebSocket sessions currently relayed, by backend destination.");
+        _rejected = meter.CreateCounter<long>("gateway.frames.rejected", "{frame}", "Client frames refused before reaching a backend, by reason (the client is closed with 1002 or 1009).");
+        _pongs = meter.CreateCounter<long>("gateway.heartbeat.pongs", "{pong}", "Pongs answering the gateway's pings, consumed by the gateway (never forwarded to a backend).");
+        _roundTrip = meter.CreateHistogram(
+            "gateway.heartbeat.rtt",
+            "s",
+            "Round trip of the gateway's pings to clients (ping sent to pong read).",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RoundTripBuckets });
         _degraded = meter.CreateUpDownCounter<long>("gateway.sessions.degraded", "{session}", "Sessions served by their route's fallback cluster because its own cluster had no destination available.");
     }
 
@@ -88,5 +101,22 @@ internal sealed class SessionMetrics
         {
             _messages.Add(messages, new TagList { { "route", route }, { "direction", direction } });
         }
+    }
+
+    /// <summary>A client frame refused before it reached the backend (the client got 1002 or 1009).</summary>
+    public void FrameRejected(string route, string reason)
+    {
+        if (_rejected.Enabled)
+        {
+            _rejected.Add(1, new TagList { { "route", route }, { "reason", reason } });
+        }
+    }
+
+    /// <summary>A client answered a gateway ping; <paramref name="roundTripSeconds"/> from ping to pong.</summary>
+    public void Pong(string route, double roundTripSeconds)
+    {
+        var tags = new TagList { { "route", route } };
+        _pongs.Add(1, tags);
+        _roundTrip.Record(roundTripSeconds, tags);
     }
 }

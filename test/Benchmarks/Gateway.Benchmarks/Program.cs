@@ -1,3 +1,12 @@
 using BenchmarkDotNet.Running;
+using Gateway.Benchmarks;
 
-BenchmarkSwitcher.FromAssembly(typeof(Gateway.Benchmarks.AdmissionBenchmarks).Assembly).Run(args);
+// `heartbeat-scale` is a plain program (a million sessions do not fit BenchmarkDotNet's repeated invocations);
+// every other argument list goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "heartbeat-scale")
+{
+    return HeartbeatScale.Run(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(AdmissionBenchmarks).Assembly).Run(args);
+return 0;

@@ -34,6 +34,8 @@ public sealed class StormTests(ITestOutputHelper output) : IAsyncLifetime
         settings["Gateway:Admission:Watermarks:Low"] = "450";
         settings["Gateway:Admission:Watermarks:High"] = High.ToString(System.Globalization.CultureInfo.InvariantCulture);
         settings["Gateway:Admission:Watermarks:Critical"] = "600";
+        // Admission alone: the heartbeat would shed the coldest sessions above the high watermark (its tier 4).
+        settings["Gateway:Heartbeat:Pressure:Enabled"] = "false";
         _gateway = await GatewayInstance.StartAsync(settings);
     }
 

@@ -22,6 +22,8 @@ public sealed class WatermarkTests : IAsyncLifetime
         settings["Gateway:Admission:Watermarks:Low"] = "2";
         settings["Gateway:Admission:Watermarks:High"] = "4";
         settings["Gateway:Admission:Watermarks:Critical"] = "6";
+        // Admission alone: the heartbeat would shed the coldest sessions above the high watermark (its tier 4).
+        settings["Gateway:Heartbeat:Pressure:Enabled"] = "false";
         _gateway = await GatewayInstance.StartAsync(settings);
     }
 

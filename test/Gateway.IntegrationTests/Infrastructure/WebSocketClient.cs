@@ -23,10 +23,16 @@ public static class WebSocketClient
         SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = static (_, _, _, _) => true },
     });
 
-    public static async Task<ClientWebSocket> ConnectAsync(Uri uri, ClientProtocol protocol = ClientProtocol.Http11, CancellationToken cancellationToken = default)
+    /// <param name="keepAlive">The client's own keep-alive frames (unsolicited pongs); null for .NET's default (30 s).</param>
+    public static async Task<ClientWebSocket> ConnectAsync(Uri uri, ClientProtocol protocol = ClientProtocol.Http11, TimeSpan? keepAlive = null, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
+        if (keepAlive is { } interval)
+        {
+            socket.Options.KeepAliveInterval = interval;
+        }
+
         try
         {
             if (protocol == ClientProtocol.Http11)

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.IntegrationTests.Proxy;
 
 /// <summary>Acceptance 4 and the bad-input list: every failure is a prompt, clear HTTP answer, logged once.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class FailureTests : IAsyncLifetime
 {
     private readonly TcpListener _silentBackend = new(IPAddress.Loopback, 0);

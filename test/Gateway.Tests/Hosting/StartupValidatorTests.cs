@@ -93,6 +93,37 @@ public sealed class StartupValidatorTests
     }
 
     [Fact]
+    public void Build_HeartbeatAndFrameLimitProblems_AreReportedWithTheRest()
+    {
+        var exception = Assert.Throws<GatewayConfigurationException>(() => Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Heartbeat:ProbeAfter"] = "00:00:00.500",
+            ["Gateway:Heartbeat:TickInterval"] = "00:00:01",
+            ["Gateway:Heartbeat:PongTimeout"] = "00:00:00",
+            ["Gateway:Heartbeat:Pressure:IdleFactor"] = "2",
+            ["Gateway:Sessions:MaxFrameSize"] = "100000",
+            ["Gateway:Sessions:MaxMessageSize"] = "1000",
+            ["ReverseProxy:Routes:r:ClusterId"] = "c",
+            ["ReverseProxy:Routes:r:Match:Path"] = "/chat",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.MaxFrameSize"] = "huge",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.ProbeAfter"] = "soon",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.IdleTimeout"] = "never",
+            ["ReverseProxy:Routes:r:Metadata:Gateway.Heartbeat"] = "maybe",
+            ["ReverseProxy:Clusters:c:Destinations:d1:Address"] = "http://127.0.0.1:1",
+        }));
+
+        var problems = exception.Problems;
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Heartbeat:", StringComparison.Ordinal) && p.Contains("PongTimeout", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Heartbeat:", StringComparison.Ordinal) && p.Contains("IdleFactor", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("TickInterval (00:00:01) must be shorter than ProbeAfter (00:00:00.5000000)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("MaxMessageSize (1000) must be at least MaxFrameSize (100000)", StringComparison.Ordinal));
+        foreach (var key in new[] { "'Gateway.MaxFrameSize' = 'huge'", "'Gateway.ProbeAfter' = 'soon'", "'Gateway.IdleTimeout' = 'never'", "'Gateway.Heartbeat' = 'maybe'" })
+        {
+            Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains(key, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void Build_ValidConfiguration_Succeeds()
     {
         using var app = (IDisposable)Build(new Dictionary<string, string?>

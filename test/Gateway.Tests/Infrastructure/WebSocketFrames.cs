@@ -64,14 +64,23 @@ internal struct RecordingHandler : IWebSocketFrameHandler
 
     public List<(WebSocketFrameHeader Header, byte[] Payload)> Frames { get; } = [];
 
+    /// <summary>Where each frame started and ended in the whole stream (positions reported plus <see cref="Base"/>).</summary>
+    public List<(long Start, long End)> Positions { get; } = [];
+
+    /// <summary>Offset in the whole stream of the span being parsed now; the test sets it before each call.</summary>
+    public long Base { get; set; }
+
     private MemoryStream? _current;
     private ulong _expectedOffset;
+    private long _start;
 
-    public void OnFrameHeader(in WebSocketFrameHeader frame)
+    public bool OnFrameHeader(in WebSocketFrameHeader frame, int headerStart)
     {
         Assert.Null(_current);
         _current = new MemoryStream();
         _expectedOffset = 0;
+        _start = Base + headerStart;
+        return true;
     }
 
     public void OnPayload(in WebSocketFrameHeader frame, ReadOnlySpan<byte> payload, ulong offset)
@@ -87,11 +96,12 @@ internal struct RecordingHandler : IWebSocketFrameHandler
         _expectedOffset += (ulong)payload.Length;
     }
 
-    public void OnFrameEnd(in WebSocketFrameHeader frame)
+    public void OnFrameEnd(in WebSocketFrameHeader frame, int end)
     {
         Assert.NotNull(_current);
         Assert.Equal(frame.PayloadLength, (ulong)_current!.Length);
         Frames.Add((frame, _current.ToArray()));
+        Positions.Add((_start, Base + end));
         _current = null;
     }
 }

@@ -32,6 +32,14 @@ public sealed class ProxyConfigRulesTests
     }
 
     [Fact]
+    public void ApplyDefaults_WithTheHeartbeat_ActivityTimeoutStaysOff_TheHeartbeatEnforcesIdleTimeouts()
+    {
+        var withMetadata = new ClusterConfig { ClusterId = "c", Metadata = new Dictionary<string, string> { ["Gateway.IdleTimeout"] = "00:00:30" } };
+        Assert.Equal(Timeout.InfiniteTimeSpan, ProxyConfigRules.ApplyDefaults(withMetadata, TenMinutes, heartbeat: true).HttpRequest!.ActivityTimeout);
+        Assert.Equal(Timeout.InfiniteTimeSpan, ProxyConfigRules.ApplyDefaults(new ClusterConfig { ClusterId = "c" }, TenMinutes, heartbeat: true).HttpRequest!.ActivityTimeout);
+    }
+
+    [Fact]
     public void ApplyDefaults_KeepsWhatTheClusterSetsItself()
     {
         var cluster = new ClusterConfig

@@ -16,11 +16,11 @@ public sealed class ProxySessionPolicyTests
         Assert.Equal(SessionCloseReason.IdleTimeout, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeActivityTimeout));
 
         var clientClosed = New();
-        clientClosed.OnClientData(WebSocketFrames.Encode(WebSocketOpcode.Close, [0x03, 0xE8], mask: true), 1);
+        clientClosed.RecordClientClose(1000);
         Assert.Equal(SessionCloseReason.ClientClose, ProxySessionPolicy.Judge(clientClosed, null));
 
         var backendClosed = New();
-        backendClosed.OnBackendData(WebSocketFrames.Encode(WebSocketOpcode.Close, [0x03, 0xE8]), 1);
+        backendClosed.RecordBackendClose(1000);
         Assert.Equal(SessionCloseReason.BackendClose, ProxySessionPolicy.Judge(backendClosed, ForwarderError.UpgradeResponseDestination));
 
         var clientGone = New();
@@ -28,6 +28,12 @@ public sealed class ProxySessionPolicyTests
         Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(clientGone, null));
         Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeRequestClient));
         Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeResponseCanceled));
+
+        // The gateway's own close (an eviction, a refused frame) decides over everything else.
+        var evicted = New();
+        evicted.RecordClientClose(1000);
+        evicted.TryBeginGatewayClose(SessionCloseReason.HeartbeatTimeout, 10);
+        Assert.Equal(SessionCloseReason.HeartbeatTimeout, ProxySessionPolicy.Judge(evicted, ForwarderError.UpgradeRequestClient));
 
         // The backend's end of stream (no error reported) or a failed read from it.
         Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), null));
@@ -38,9 +44,8 @@ public sealed class ProxySessionPolicyTests
     public void BackendLost_AtAFrameBoundary_Gets1011()
     {
         var session = New();
-        session.OnBackendData(WebSocketFrames.Encode(WebSocketOpcode.Text, "hi"u8), 1);
 
-        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost).ToArray();
+        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray();
 
         Assert.Equal(CloseFrame.ForClient(1011, "backend connection lost"), frame);
         Assert.Equal([0x88, 25, 0x03, 0xF3], frame[..4]);
@@ -54,32 +59,30 @@ public sealed class ProxySessionPolicyTests
 
         // Gone from the cluster's configuration (a scale-down, a rollout).
         state.Cluster.Destinations.Clear();
-        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost).ToArray());
+        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
 
         // Still configured, but its active health check reports it unhealthy (readiness failing while it stops).
         var destination = new Yarp.ReverseProxy.Model.DestinationState("d1");
         destination.Health.Active = Yarp.ReverseProxy.Model.DestinationHealth.Unhealthy;
         state.Cluster.Destinations["d1"] = destination;
-        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost).ToArray());
+        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
     }
 
     [Fact]
     public void BackendLost_InsideAFrame_GetsNothing_TheStreamIsAlreadyBroken()
     {
         var session = New();
-        var message = WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[100]);
-        session.OnBackendData(message.AsSpan(0, 50), 1);
 
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost).IsEmpty);
+        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: false).IsEmpty);
     }
 
     [Fact]
     public void ClientClosed_BackendVanished_TheGatewayAnswersTheClose()
     {
         var session = New();
-        session.OnClientData(WebSocketFrames.Encode(WebSocketOpcode.Close, [0x0F, 0xA0, (byte)'x'], mask: true), 1);
+        session.RecordClientClose(4000);
 
-        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.ClientClose).ToArray();
+        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.ClientClose, atFrameBoundary: true).ToArray();
 
         Assert.Equal(CloseFrame.ForClient(4000, ""), frame);
     }
@@ -89,23 +92,28 @@ public sealed class ProxySessionPolicyTests
     {
         var gone = New();
         gone.MarkClientGone();
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), gone, SessionCloseReason.BackendLost).IsEmpty);
+        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), gone, SessionCloseReason.BackendLost, atFrameBoundary: true).IsEmpty);
 
         var closed = New();
-        closed.OnBackendData(WebSocketFrames.Encode(WebSocketOpcode.Close, [0x03, 0xE8]), 1);
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), closed, SessionCloseReason.BackendClose).IsEmpty);
+        closed.RecordBackendClose(1000);
+        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), closed, SessionCloseReason.BackendClose, atFrameBoundary: true).IsEmpty);
+
+        // The gateway already sent its own close (an eviction): nothing more may follow it.
+        var evicted = New();
+        evicted.TryBeginGatewayClose(SessionCloseReason.IdleTimeout, 10);
+        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), evicted, SessionCloseReason.IdleTimeout, atFrameBoundary: true).IsEmpty);
     }
 
     [Fact]
     public void IdleTimeout_Gets1001()
         => Assert.Equal(
             CloseFrame.ForClient(1001, "idle timeout"),
-            Policy().FarewellFor(new DefaultHttpContext(), New(), SessionCloseReason.IdleTimeout).ToArray());
+            Policy().FarewellFor(new DefaultHttpContext(), New(), SessionCloseReason.IdleTimeout, atFrameBoundary: true).ToArray());
 
-    private static Session New() => new(1, TestServices.StartInfo(), 0, DateTimeOffset.UnixEpoch);
+    private static Session New() => new(1, TestServices.StartInfo(), 0);
 
     // The session's destination is configured and not reported unhealthy: it failed (1011), it is not going away.
-    private static ProxySessionPolicy Policy(ProxyState? state = null) => new(state ?? new ProxyState());
+    private static ProxySessionPolicy Policy(ProxyState? state = null) => new(state ?? new ProxyState(), TestServices.RouteSessionPolicies());
 
     private sealed class ProxyState : IProxyStateLookup
     {

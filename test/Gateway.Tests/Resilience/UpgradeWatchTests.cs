@@ -82,6 +82,6 @@ public sealed class UpgradeWatchTests
 
         public SessionCloseReason ReasonFor(Microsoft.AspNetCore.Http.HttpContext context, Session session) => SessionCloseReason.BackendLost;
 
-        public ReadOnlyMemory<byte> FarewellFor(Microsoft.AspNetCore.Http.HttpContext context, Session session, SessionCloseReason reason) => ReadOnlyMemory<byte>.Empty;
+        public ReadOnlyMemory<byte> FarewellFor(Microsoft.AspNetCore.Http.HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary) => ReadOnlyMemory<byte>.Empty;
     }
 }

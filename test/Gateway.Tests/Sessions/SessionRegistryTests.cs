@@ -23,7 +23,7 @@ public sealed class SessionRegistryTests
 
         Assert.Single(results, closed => closed);
         Assert.Equal(0, registry.Count);
-        Assert.False(registry.TryGet(session.Id, out _));
+        Assert.Empty(registry.Sessions);
         Assert.Single(recorder.Values("gateway.sessions.closed"));
         Assert.Single(recorder.Values("gateway.session.duration"));
         Assert.Equal(0, recorder.Values("gateway.sessions.active").Sum());

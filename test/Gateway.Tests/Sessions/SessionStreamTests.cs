@@ -57,9 +57,10 @@ public sealed class SessionStreamTests
         var frames = Enumerable.Range(0, 4).SelectMany(i => WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[100 + i], mask: true)).ToArray();
         var transport = new ScriptedStream(frames);
         var registry = TestServices.Registry(meters: meters);
-        var session = registry.Open(TestServices.StartInfo());
+        // Heartbeat on, with limits: the path production runs.
+        var session = registry.Open(TestServices.StartInfo(policy: TestServices.Policy(TimeProvider.System, limits: new ClientFrameLimits(1 << 20, 1 << 24))));
         var stream = new SessionStream(transport, session, registry.Metrics, TimeProvider.System);
-        var buffer = new byte[frames.Length];
+        var buffer = new byte[frames.Length + WebSocketFrameParser.MaxHeaderLength];
         var backendFrame = WebSocketFrames.Encode(WebSocketOpcode.Text, new byte[64]);
         var unexpected = 0;
 
@@ -102,7 +103,7 @@ public sealed class SessionStreamTests
     }
 
     /// <summary>An in-memory transport whose reads complete at once with a fixed script of bytes.</summary>
-    private sealed class ScriptedStream(byte[] script) : Stream
+    private sealed class ScriptedStream(byte[] script) : AsyncOnlyStream
     {
         private bool _served;
 
@@ -111,20 +112,6 @@ public sealed class SessionStreamTests
         public List<int> ReadSizes { get; } = [];
 
         public MemoryStream Written { get; } = new();
-
-        public override bool CanRead => true;
-
-        public override bool CanWrite => true;
-
-        public override bool CanSeek => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -152,17 +139,5 @@ public sealed class SessionStreamTests
 
             return ValueTask.CompletedTask;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -6,53 +6,67 @@ namespace Gateway.Tests.Sessions;
 public sealed class SessionTests
 {
     [Fact]
-    public void OnClientData_MaskedCloseSplitByteByByte_RecordsStatusAndClientAsInitiator()
+    public void RecordClose_FirstSideToCloseIsTheInitiator_StatusesKept()
     {
-        var session = new Session(1, TestServices.StartInfo(), 0, DateTimeOffset.UnixEpoch);
-        var close = WebSocketFrames.Close(4123, "going", mask: true);
-
-        foreach (var b in close)
-        {
-            session.OnClientData([b], 10);
-        }
-
-        session.OnBackendData(WebSocketFrames.Close(1000), 11);
+        var session = New();
+        session.RecordClientClose(4123);
+        session.RecordBackendClose(1000);
+        session.RecordClientClose(1001);
 
         Assert.Equal(SessionSide.Client, session.CloseInitiator);
-        Assert.Equal(4123, session.ClientLeg.CloseStatusOrNull);
-        Assert.Equal(1000, session.BackendLeg.CloseStatusOrNull);
+        Assert.Equal(4123, session.ClientCloseStatus);
+        Assert.Equal(1000, session.BackendCloseStatus);
     }
 
     [Fact]
-    public void OnBackendData_CloseWithoutBody_Is1005AndBackendInitiates()
+    public void RecordInbound_CountsMessagesAndActivity_ControlFramesAreActivityOnly()
     {
-        var session = new Session(1, TestServices.StartInfo(), 0, DateTimeOffset.UnixEpoch);
-        session.OnBackendData(WebSocketFrames.Encode(WebSocketOpcode.Close, []), 5);
-        session.OnClientData(WebSocketFrames.Close(1000, mask: true), 6);
+        var session = New();
+        session.RecordInbound(10, new ClientFilterResult { Length = 10, Frames = 1 }, 500);
+        Assert.Equal(500, session.LastInboundTimestamp);
+        Assert.Equal(0, session.LastMessageTimestamp);
+        Assert.Equal(0, session.ClientMessages);
 
-        Assert.Equal(SessionSide.Backend, session.CloseInitiator);
-        Assert.Equal(1005, session.BackendLeg.CloseStatusOrNull);
-    }
-
-    [Fact]
-    public void OnClientData_CountsMessagesBytesAndActivity_NotControlFrames()
-    {
-        var session = new Session(1, TestServices.StartInfo(), 0, DateTimeOffset.UnixEpoch);
-        byte[] data =
-        [
-            .. WebSocketFrames.Encode(WebSocketOpcode.Text, "frag1"u8, fin: false, mask: true),
-            .. WebSocketFrames.Encode(WebSocketOpcode.Ping, "p"u8, mask: true),
-            .. WebSocketFrames.Encode(WebSocketOpcode.Continuation, "frag2"u8, fin: true, mask: true),
-            .. WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[70_000], mask: true),
-        ];
-
-        var completed = session.OnClientData(data, 777);
-
-        Assert.Equal(2, completed);
+        session.RecordInbound(30, new ClientFilterResult { Length = 30, Frames = 2, Messages = 2 }, 777);
         Assert.Equal(2, session.ClientMessages);
-        Assert.Equal(data.Length, session.ClientBytes);
-        Assert.Equal(777, session.LastClientActivityTimestamp);
-        Assert.Equal(0, session.BackendBytes);
-        Assert.Equal(SessionSide.None, session.CloseInitiator);
+        Assert.Equal(40, session.ClientBytes);
+        Assert.Equal(777, session.LastMessageTimestamp);
     }
+
+    [Fact]
+    public void RecordInbound_PongToOurPing_MeasuresTheRoundTrip_AndAnswersTheProbe()
+    {
+        var session = New();
+        session.RecordPingSent(1_000);
+        Assert.True(session.PingOutstanding);
+
+        session.RecordInbound(18, new ClientFilterResult { Frames = 1, PongTimestamp = 1_000 }, 1_250);
+
+        Assert.False(session.PingOutstanding);
+        Assert.Equal(250, session.RoundTripTicks);
+        Assert.Equal(1_250, session.LastPongTimestamp);
+    }
+
+    [Fact]
+    public void TryBeginGatewayClose_OnlyTheFirstCloseCounts()
+    {
+        var session = New();
+        Assert.True(session.TryBeginGatewayClose(SessionCloseReason.HeartbeatTimeout, 99));
+        Assert.False(session.TryBeginGatewayClose(SessionCloseReason.Pressure, 5));
+        Assert.Equal(SessionCloseReason.HeartbeatTimeout, session.GatewayCloseReason);
+        Assert.Equal(99, session.CloseDeadline);
+    }
+
+    [Fact]
+    public void TryEnd_OnlyOnce_AndClientGoneIsIndependent()
+    {
+        var session = New();
+        session.MarkClientGone();
+        Assert.True(session.TryEnd());
+        Assert.False(session.TryEnd());
+        Assert.True(session.ClientGone);
+        Assert.True(session.HasEnded);
+    }
+
+    private static Session New() => new(1, TestServices.StartInfo(), 0);
 }

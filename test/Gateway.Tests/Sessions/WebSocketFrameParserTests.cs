@@ -10,7 +10,7 @@ public sealed class WebSocketFrameParserTests
     public static TheoryData<int> Seeds()
     {
         var data = new TheoryData<int>();
-        for (var seed = 0; seed < 40; seed++)
+        for (var seed = 0; seed < 100; seed++)
         {
             data.Add(seed);
         }
@@ -128,6 +128,7 @@ public sealed class WebSocketFrameParserTests
                 continue;
             }
 
+            handler.Base = start;
             Assert.True(parser.Parse(stream.AsSpan(start, cut - start), ref handler));
             start = cut;
         }
@@ -135,11 +136,21 @@ public sealed class WebSocketFrameParserTests
         Assert.Null(parser.Error);
         Assert.True(parser.AtFrameBoundary);
         Assert.Equal(expected.Count, handler.Frames.Count);
+        long position = 0;
         for (var i = 0; i < expected.Count; i++)
         {
             Assert.Equal(expected[i].Header, handler.Frames[i].Header);
             Assert.Equal(expected[i].Payload, handler.Frames[i].Payload);
+
+            // Positions: each frame starts where the previous ended and spans its header and payload exactly.
+            var (frameStart, frameEnd) = handler.Positions[i];
+            Assert.Equal(position, frameStart);
+            var headerLength = WebSocketFrameParser.HeaderLength(stream[frameStart + 1]);
+            Assert.Equal(frameStart + headerLength + expected[i].Payload.Length, frameEnd);
+            position = frameEnd;
         }
+
+        Assert.Equal(stream.Length, position);
     }
 
     /// <summary>Fragmented text/binary messages with pings, pongs and a final close interleaved, masked or not.</summary>
@@ -181,13 +192,11 @@ public sealed class WebSocketFrameParserTests
     {
         public ulong PayloadBytes;
 
-        public readonly void OnFrameHeader(in WebSocketFrameHeader frame)
-        {
-        }
+        public readonly bool OnFrameHeader(in WebSocketFrameHeader frame, int headerStart) => true;
 
         public void OnPayload(in WebSocketFrameHeader frame, ReadOnlySpan<byte> payload, ulong offset) => PayloadBytes += (ulong)payload.Length;
 
-        public readonly void OnFrameEnd(in WebSocketFrameHeader frame)
+        public readonly void OnFrameEnd(in WebSocketFrameHeader frame, int end)
         {
         }
     }

@@ -1,0 +1,89 @@
+using System.Net;
+using Gateway.Sessions;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Gateway.Proxy;
+
+/// <summary>
+/// On every route: when a backend accepts a WebSocket (101, or 200 to an HTTP/2 extended CONNECT), hands the
+/// backend leg YARP is about to open to the session (<see cref="SessionUpgrade.WrapBackend"/>), so the gateway
+/// can send the backend a close frame of its own, and notes whether <c>permessage-deflate</c> was agreed (RSV1
+/// is then legal on client frames). YARP runs response transforms after copying the headers and before it
+/// opens the upgraded streams, which makes this the one place both are in reach.
+/// </summary>
+internal sealed class BackendLegTransform : ITransformProvider
+{
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context) => context.AddResponseTransform(static transform =>
+    {
+        var response = transform.ProxyResponse;
+        if (response is null || transform.HttpContext.Features.Get<SessionUpgrade>() is not { } upgrade || !IsAccepted(response))
+        {
+            return default;
+        }
+
+        if (response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var extensions))
+        {
+            upgrade.Compressed = extensions.Any(value => value.Contains("permessage-deflate", StringComparison.OrdinalIgnoreCase));
+        }
+
+        response.Content = new BackendLegContent(response.Content, upgrade);
+        return default;
+    });
+
+    private static bool IsAccepted(HttpResponseMessage response)
+        => response.StatusCode == HttpStatusCode.SwitchingProtocols
+            || (response.StatusCode == HttpStatusCode.OK && response.Version == HttpVersion.Version20
+                && response.RequestMessage?.Method == HttpMethod.Connect);
+
+    /// <summary>The backend's content, whose stream comes out wrapped.</summary>
+    private sealed class BackendLegContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly SessionUpgrade _upgrade;
+
+        // No headers are copied: YARP has already copied the response's headers to the client when transforms
+        // run, and reading the inner content's would allocate its header collection for every session.
+        public BackendLegContent(HttpContent inner, SessionUpgrade upgrade)
+        {
+            _inner = inner;
+            _upgrade = upgrade;
+        }
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
+            => _upgrade.WrapBackend(await _inner.ReadAsStreamAsync(cancellationToken));
+
+        protected override async Task<Stream> CreateContentReadStreamAsync()
+            => _upgrade.WrapBackend(await _inner.ReadAsStreamAsync());
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+            => _inner.CopyToAsync(stream, context);
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+            => _inner.CopyToAsync(stream, context, cancellationToken);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

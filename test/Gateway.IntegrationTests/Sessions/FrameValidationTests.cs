@@ -1,0 +1,167 @@
+using System.Net.WebSockets;
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Sessions;
+
+/// <summary>
+/// Client frames are checked before any of their bytes reach a backend: oversized frames and messages get
+/// 1009, protocol violations 1002, the backend a (masked) 1001, each counted; other sessions carry on.
+/// </summary>
+public sealed class FrameValidationTests : IAsyncLifetime
+{
+    private RawBackend _raw = null!;
+    private EchoBackend _h2 = null!;
+    private GatewayInstance _gateway = null!;
+    private string _route = "";
+    private string _h2Route = "";
+
+    public async Task InitializeAsync()
+    {
+        _raw = await RawBackend.StartAsync();
+        _h2 = await EchoBackend.StartAsync(http2: true);
+        var settings = new GatewaySettings();
+        _route = settings.Route("limited", "/limited", settings.Cluster("raw", _raw.Address));
+        settings[$"ReverseProxy:Routes:{_route}:Metadata:Gateway.MaxFrameSize"] = "1024";
+        settings[$"ReverseProxy:Routes:{_route}:Metadata:Gateway.MaxMessageSize"] = "4096";
+        _h2Route = settings.Route("h2", "/h2", settings.Cluster("h2", http2: true, _h2.Address));
+        settings[$"ReverseProxy:Routes:{_h2Route}:Metadata:Gateway.MaxFrameSize"] = "1024";
+        _gateway = await GatewayInstance.StartAsync(settings);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _raw.DisposeAsync();
+        await _h2.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task OversizedFrame_Client1009_Backend1001_NoByteOfItReachesTheBackend_OtherSessionsCarryOn()
+    {
+        using var bystander = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + Guid.NewGuid().ToString("N")));
+        var id = Guid.NewGuid().ToString("N");
+        using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
+        Assert.Equal([1, 2, 3], await socket.EchoAsync([1, 2, 3], WebSocketMessageType.Binary));
+
+        await socket.SendAsync(new byte[1025], WebSocketMessageType.Binary, true, CancellationToken.None);
+        var (status, description) = await socket.ReceiveCloseAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
+        Assert.Equal("frame too big", description);
+        var backendClose = await _raw.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1001, backendClose!.CloseStatus);
+        Assert.True(backendClose.Masked);
+        Assert.DoesNotContain(_raw.Session(id).Frames, frame => frame.Payload.Length > 1024);
+        Assert.Equal([9, 9], await bystander.EchoAsync([9, 9], WebSocketMessageType.Binary));
+        await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", "frame_too_big")));
+        await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_sessions_closed_total", ("route", _route), ("reason", "message_too_big")));
+    }
+
+    [Fact]
+    public async Task OversizedMessage_AcrossFragments_Client1009()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
+
+        for (var i = 0; i < 4; i++)
+        {
+            await socket.SendAsync(new byte[1000], WebSocketMessageType.Binary, endOfMessage: false, CancellationToken.None);
+        }
+
+        await socket.SendAsync(new byte[200], WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+        var (status, description) = await socket.ReceiveCloseAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
+        Assert.Equal("message too big", description);
+        Assert.Equal(1001, (await _raw.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10)))!.CloseStatus);
+        await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", "message_too_big")));
+    }
+
+    public static TheoryData<string, string, string> MalformedFrames() => new()
+    {
+        { "unmasked", "unmasked client frame", "unmasked" },
+        { "rsv2", "reserved bits set without a negotiated extension", "reserved_bits" },
+        { "opcode5", "unknown opcode", "unknown_opcode" },
+        { "fragmentedPing", "fragmented control frame", "bad_control_frame" },
+        { "orphanContinuation", "continuation frame without a message to continue", "bad_fragmentation" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedFrames))]
+    public async Task MalformedFrame_Client1002WithTheReason_Backend1001_NothingMalformedReachesIt(string kind, string reason, string label)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        await using var client = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
+        byte[] bad = kind switch
+        {
+            "unmasked" => RawFrames.Encode(RawFrame.Text, "x"u8, mask: false),
+            "rsv2" => RawFrames.Encode(RawFrame.Text, "x"u8, rsv: 2),
+            "opcode5" => RawFrames.Encode(5, "x"u8),
+            "fragmentedPing" => RawFrames.Encode(RawFrame.Ping, "x"u8, fin: false),
+            "orphanContinuation" => RawFrames.Encode(RawFrame.Continuation, "x"u8),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+        await client.SendAsync([.. RawFrames.Encode(RawFrame.Text, "good"u8), .. bad, .. RawFrames.Encode(RawFrame.Text, "after"u8)]);
+
+        var frames = new List<RawFrame>();
+        while (await client.ReadAsync(TimeSpan.FromSeconds(10)) is { } frame)
+        {
+            frames.Add(frame);
+            if (frame.Opcode == RawFrame.Close)
+            {
+                break;
+            }
+        }
+
+        var close = frames[^1];
+        Assert.Equal(RawFrame.Close, close.Opcode);
+        Assert.Equal(1002, close.CloseStatus);
+        Assert.Equal(reason, close.CloseReason);
+
+        var backendClose = await _raw.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1001, backendClose!.CloseStatus);
+        var seen = _raw.Session(id).Frames.ToArray();
+        Assert.Equal(["good"], seen.Where(f => f.Opcode == RawFrame.Text).Select(f => System.Text.Encoding.UTF8.GetString(f.Payload)));
+        Assert.All(seen, f => Assert.True(f.Masked && f.Rsv == 0 && f.Opcode is RawFrame.Text or RawFrame.Close));
+        await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", label)));
+        await Eventually.EqualAsync(1, () => _gateway.Logs.Entries.Count(e => e.EventId.Name == "FrameRefused" && e.Message.Contains(reason, StringComparison.Ordinal) && e.Message.Contains(_route, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task CompressedFrames_PassWhenTheBackendAgreedToPermessageDeflate_OtherwiseTheyAre1002()
+    {
+        var agreed = Guid.NewGuid().ToString("N");
+        await using (var client = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + agreed), "Sec-WebSocket-Extensions: permessage-deflate"))
+        {
+            Assert.Contains("permessage-deflate", client.ResponseHead, StringComparison.OrdinalIgnoreCase);
+            await client.SendAsync(RawFrames.Encode(RawFrame.Text, "deflated"u8, rsv: 4));
+            var echo = await client.ReadAsync(TimeSpan.FromSeconds(5));
+            Assert.Equal(4, echo!.Rsv);
+            Assert.Single(_raw.Session(agreed).Frames, f => f.Rsv == 4);
+        }
+
+        var notAgreed = Guid.NewGuid().ToString("N");
+        await using var plain = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + notAgreed));
+        await plain.SendAsync(RawFrames.Encode(RawFrame.Text, "deflated"u8, rsv: 4));
+        var close = await plain.ReadAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(RawFrame.Close, close!.Opcode);
+        Assert.Equal(1002, close.CloseStatus);
+        Assert.DoesNotContain(_raw.Session(notAgreed).Frames, f => f.Rsv != 0);
+    }
+
+    [Fact]
+    public async Task OversizedFrame_OverAnHttp2BackendLeg_TheBackendStillGetsItsClose()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/h2?id=" + id));
+        Assert.Equal([4], await socket.EchoAsync([4], WebSocketMessageType.Binary));
+
+        await socket.SendAsync(new byte[5000], WebSocketMessageType.Binary, true, CancellationToken.None);
+        var (status, _) = await socket.ReceiveCloseAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
+        var backendSaw = await _h2.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, backendSaw.Status);
+        Assert.Equal("frame too big", backendSaw.Description);
+    }
+}
