@@ -71,9 +71,10 @@ internal sealed class RouteAdmissionPolicy
         return new RouteAdmissionPolicy(priority, browserFacing, origins);
     }
 
-    private static bool ParseFlag(IReadOnlyDictionary<string, string> metadata, string key, List<string> errors)
+    /// <summary>A "true"/"false" metadata value; absent is false; anything else is an error (and false).</summary>
+    internal static bool ParseFlag(IReadOnlyDictionary<string, string>? metadata, string key, List<string> errors)
     {
-        if (!metadata.TryGetValue(key, out var text))
+        if (metadata is null || !metadata.TryGetValue(key, out var text))
         {
             return false;
         }

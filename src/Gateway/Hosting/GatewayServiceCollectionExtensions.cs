@@ -27,7 +27,8 @@ public static class GatewayServiceCollectionExtensions
 
         AddValidatedOptions<ServerOptions, ServerOptionsValidator>(services, ServerOptions.SectionName)
             .Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsRules>();
-        AddValidatedOptions<WebSocketSessionOptions, WebSocketSessionOptionsValidator>(services, WebSocketSessionOptions.SectionName);
+        AddValidatedOptions<WebSocketSessionOptions, WebSocketSessionOptionsValidator>(services, WebSocketSessionOptions.SectionName)
+            .Services.AddSingleton<IValidateOptions<WebSocketSessionOptions>, WebSocketSessionOptionsRules>();
         AddValidatedOptions<ProxyOptions, ProxyOptionsValidator>(services, ProxyOptions.SectionName);
         // Admission limits reload at run time, through AdmissionController alone: bound without a change-token
         // source, so IOptionsMonitor never re-binds (it would throw from inside the configuration reload on an

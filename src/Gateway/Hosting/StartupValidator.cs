@@ -25,10 +25,6 @@ internal static class StartupValidator
         var heartbeat = Check<HeartbeatOptions>(services, HeartbeatOptions.SectionName, problems) ?? new HeartbeatOptions();
 
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();
-        if (sessions.MaxMessageSize < sessions.MaxFrameSize)
-        {
-            problems.Add($"{WebSocketSessionOptions.SectionName}: MaxMessageSize ({sessions.MaxMessageSize}) must be at least MaxFrameSize ({sessions.MaxFrameSize}).");
-        }
 
         var clusterIds = CheckProxyConfig(services, sessions, heartbeat.Enabled, problems);
         // Read from configuration, not the options: they are null when invalid, and a typo is worth reporting anyway.

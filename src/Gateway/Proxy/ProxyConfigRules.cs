@@ -91,10 +91,10 @@ internal static class ProxyConfigRules
     /// <param name="heartbeat">The heartbeat enforces idle timeouts (then YARP's activity timeout stays off).</param>
     public static ClusterConfig ApplyDefaults(ClusterConfig cluster, WebSocketSessionOptions sessions, bool heartbeat = false)
     {
-        TryGetIdleTimeout(cluster, sessions, out var idle, out _);
-        if (heartbeat)
+        TimeSpan? idle = null;
+        if (!heartbeat)
         {
-            idle = null;
+            TryGetIdleTimeout(cluster, sessions, out idle, out _);
         }
 
         var request = cluster.HttpRequest ?? new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig();

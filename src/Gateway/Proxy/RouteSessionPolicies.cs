@@ -1,3 +1,4 @@
+using Gateway.Admission;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Gateway.Heartbeat;
@@ -76,7 +77,7 @@ internal sealed class RouteSessionPolicies
 
         idle ??= sessions.IdleTimeout ?? TimeSpan.Zero;
         var heartbeat = _heartbeat.Enabled && !IsOff(metadata, HeartbeatMetadata);
-        var adaptive = ParseFlag(metadata, AdaptiveProbeMetadata, errors);
+        var adaptive = RouteAdmissionPolicy.ParseFlag(metadata, AdaptiveProbeMetadata, errors);
         return new SessionRoutePolicy(
             new ClientFrameLimits(maxFrame, Math.Max(maxMessage, maxFrame)),
             heartbeat,
@@ -98,7 +99,7 @@ internal sealed class RouteSessionPolicies
         ParseDuration(metadata, ProbeAfterMetadata, allowOff: false, errors);
         ParseDuration(metadata, PongTimeoutMetadata, allowOff: false, errors);
         ParseDuration(metadata, ProxyConfigRules.IdleTimeoutMetadata, allowOff: true, errors);
-        ParseFlag(metadata, AdaptiveProbeMetadata, errors);
+        RouteAdmissionPolicy.ParseFlag(metadata, AdaptiveProbeMetadata, errors);
         if (metadata is not null && metadata.TryGetValue(HeartbeatMetadata, out var text)
             && !string.Equals(text, ProxyConfigRules.Off, StringComparison.OrdinalIgnoreCase)
             && !string.Equals(text, "on", StringComparison.OrdinalIgnoreCase))
@@ -152,21 +153,6 @@ internal sealed class RouteSessionPolicies
         return null;
     }
 
-    private static bool ParseFlag(IReadOnlyDictionary<string, string>? metadata, string key, List<string> errors)
-    {
-        if (metadata is null || !metadata.TryGetValue(key, out var text))
-        {
-            return false;
-        }
-
-        if (bool.TryParse(text, out var value))
-        {
-            return value;
-        }
-
-        errors.Add($"metadata '{key}' = '{text}' is neither 'true' nor 'false'.");
-        return false;
-    }
 
     private sealed record Entry(ClusterConfig? Cluster, SessionRoutePolicy Policy);
 }

@@ -15,7 +15,7 @@ internal struct ClientFrameFilter
 {
     private WebSocketFrameParser _parser;
     private ClientFrameRules.MessageState _message;
-    private ClientFrameLimits _limits;
+    private readonly ClientFrameLimits _limits;
     private PongState _pong;
     private long _pongTimestamp;
     private CloseStatusReader _close;
@@ -35,12 +35,6 @@ internal struct ClientFrameFilter
 
         /// <summary>The key matched: the rest of the pong is consumed, wherever it ends.</summary>
         Ours,
-    }
-
-    public ClientFrameLimits Limits
-    {
-        readonly get => _limits;
-        set => _limits = value;
     }
 
     /// <summary>Everything passed on so far ends between two frames.</summary>

@@ -18,31 +18,15 @@ internal static class CloseFrame
 
     /// <summary>Encodes a close frame for a client. <paramref name="status"/> null: a close without a body.</summary>
     public static byte[] ForClient(int? status, string reason)
-    {
-        if (status is null)
-        {
-            return [0x88, 0x00];
-        }
-
-        var reasonBytes = Encoding.UTF8.GetByteCount(reason);
-        if (reasonBytes > 123)
-        {
-            throw new ArgumentException("A close reason is at most 123 bytes of UTF-8.", nameof(reason));
-        }
-
-        var frame = new byte[4 + reasonBytes];
-        frame[0] = 0x88; // FIN + close
-        frame[1] = (byte)(2 + reasonBytes);
-        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)status.Value);
-        Encoding.UTF8.GetBytes(reason, frame.AsSpan(4));
-        return frame;
-    }
+        => status is null ? [0x88, 0x00] : Encode(status.Value, reason, masked: false);
 
     /// <summary>
     /// Encodes a close frame for a backend: the gateway is the backend's client, so the frame is masked
     /// (RFC 6455 §5.3) with a fresh random key.
     /// </summary>
-    public static byte[] ForBackend(int status, string reason)
+    public static byte[] ForBackend(int status, string reason) => Encode(status, reason, masked: true);
+
+    private static byte[] Encode(int status, string reason, bool masked)
     {
         var reasonBytes = Encoding.UTF8.GetByteCount(reason);
         if (reasonBytes > 123)
@@ -50,17 +34,21 @@ internal static class CloseFrame
             throw new ArgumentException("A close reason is at most 123 bytes of UTF-8.", nameof(reason));
         }
 
-        var frame = new byte[8 + reasonBytes];
+        var keyLength = masked ? 4 : 0;
+        var frame = new byte[2 + keyLength + 2 + reasonBytes];
         frame[0] = 0x88; // FIN + close
-        frame[1] = (byte)(0x80 | (2 + reasonBytes));
-        var key = frame.AsSpan(2, 4);
-        System.Security.Cryptography.RandomNumberGenerator.Fill(key);
-        var payload = frame.AsSpan(6);
+        frame[1] = (byte)((masked ? 0x80 : 0) | (2 + reasonBytes));
+        var payload = frame.AsSpan(2 + keyLength);
         BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)status);
         Encoding.UTF8.GetBytes(reason, payload[2..]);
-        for (var i = 0; i < payload.Length; i++)
+        if (masked)
         {
-            payload[i] ^= key[i & 3];
+            var key = frame.AsSpan(2, 4);
+            System.Security.Cryptography.RandomNumberGenerator.Fill(key);
+            for (var i = 0; i < payload.Length; i++)
+            {
+                payload[i] ^= key[i & 3];
+            }
         }
 
         return frame;

@@ -32,3 +32,12 @@ public sealed class WebSocketSessionOptions
 
 [OptionsValidator]
 internal sealed partial class WebSocketSessionOptionsValidator : IValidateOptions<WebSocketSessionOptions>;
+
+/// <summary>What the attributes cannot say: a message is at least one frame.</summary>
+internal sealed class WebSocketSessionOptionsRules : IValidateOptions<WebSocketSessionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WebSocketSessionOptions options)
+        => options.MaxMessageSize < options.MaxFrameSize
+            ? ValidateOptionsResult.Fail($"MaxMessageSize ({options.MaxMessageSize}) must be at least MaxFrameSize ({options.MaxFrameSize}).")
+            : ValidateOptionsResult.Success;
+}
