@@ -63,7 +63,13 @@ public sealed class ExternalProcess : IAsyncDisposable
     }
 
     /// <summary>Runs a command to completion and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string fileName, IEnumerable<string> arguments, string? standardInput = null, TimeSpan? timeout = null)
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+        string fileName,
+        IEnumerable<string> arguments,
+        string? standardInput = null,
+        TimeSpan? timeout = null,
+        IDictionary<string, string>? environment = null,
+        string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -72,9 +78,19 @@ public sealed class ExternalProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
         }
 
         using var process = Process.Start(info)!;
