@@ -16,6 +16,9 @@ internal enum AdmissionRejection
     ClientSessions,
     RateClient,
     RateGlobal,
+
+    /// <summary>The pod is shutting down: the client should reconnect (to another pod) at once.</summary>
+    Draining,
 }
 
 /// <summary>The outcome of one admission; <see cref="RetryAfter"/> is what the client is told, jitter included.</summary>
@@ -77,7 +80,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan LevelLogInterval = TimeSpan.FromSeconds(1);
-    private static readonly string[] ReasonTags = ["none", "origin", "watermark_critical", "watermark_high", "client_sessions", "rate_client", "rate_global"];
+    private static readonly string[] ReasonTags = ["none", "origin", "watermark_critical", "watermark_high", "client_sessions", "rate_client", "rate_global", "draining"];
 
     private readonly IOptionsFactory<AdmissionOptions> _optionsFactory;
     private readonly AdmissionMetrics _metrics;
@@ -205,6 +208,12 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
         ticket = new AdmissionTicket(client, entry);
         return default;
     }
+
+    /// <summary>
+    /// Refuses an upgrade because the pod is draining: 503 with <c>Retry-After: 1</c> plus the usual jitter, since
+    /// another pod can take the session now; counted even when admission control is off.
+    /// </summary>
+    public AdmissionDecision RejectDraining(string route) => Reject(route, AdmissionRejection.Draining, TimeSpan.FromSeconds(1), _settings);
 
     /// <summary>Counts an origin refusal (decided by the route's allow-list, not here).</summary>
     public AdmissionDecision RejectOrigin(string route) => Reject(route, AdmissionRejection.Origin, TimeSpan.Zero, _settings);

@@ -1,3 +1,4 @@
+using Gateway.Hosting;
 using Gateway.Sessions;
 
 namespace Gateway.Admission;
@@ -16,13 +17,15 @@ internal sealed partial class AdmissionMiddleware
     private readonly RequestDelegate _next;
     private readonly AdmissionController _controller;
     private readonly UpgradeRejection _rejection;
+    private readonly ReadinessState _readiness;
     private readonly ILogger<AdmissionMiddleware> _logger;
 
-    public AdmissionMiddleware(RequestDelegate next, AdmissionController controller, UpgradeRejection rejection, ILogger<AdmissionMiddleware> logger)
+    public AdmissionMiddleware(RequestDelegate next, AdmissionController controller, UpgradeRejection rejection, ReadinessState readiness, ILogger<AdmissionMiddleware> logger)
     {
         _next = next;
         _controller = controller;
         _rejection = rejection;
+        _readiness = readiness;
         _logger = logger;
     }
 
@@ -43,6 +46,16 @@ internal sealed partial class AdmissionMiddleware
             Log.OriginRejected(_logger, origin.ToString(), route.RouteId, context.Connection.RemoteIpAddress);
             // A hijacking page must not get a socket, so never the browser-facing accept-then-close here.
             return _rejection.RejectAsync(context, StatusCodes.Status403Forbidden, TimeSpan.Zero, "Origin not allowed.", closeInstead: false, TimeSpan.Zero);
+        }
+
+        if (_readiness.IsShuttingDown)
+        {
+            // The load balancer has not noticed the failing readiness yet: send the client elsewhere, and let
+            // its connection go with the answer.
+            var draining = _controller.RejectDraining(route.RouteId);
+            Log.Draining(_logger, context.Connection.RemoteIpAddress, route.RouteId);
+            context.Response.Headers.Connection = "close";
+            return _rejection.RejectAsync(context, draining.StatusCode, draining.RetryAfter, MessageFor(draining.Rejection, draining.RetryAfterSeconds), policy.BrowserFacing, _controller.RejectionCloseTimeout);
         }
 
         if (!_controller.Enabled)
@@ -85,6 +98,7 @@ internal sealed partial class AdmissionMiddleware
     {
         AdmissionRejection.ClientSessions => $"Too many open sessions from this client; retry after {retryAfterSeconds} s.",
         AdmissionRejection.RateClient => $"Too many new sessions from this client; retry after {retryAfterSeconds} s.",
+        AdmissionRejection.Draining => "This gateway instance is shutting down; reconnect to take another.",
         _ => $"The gateway is not accepting new sessions at the moment; retry after {retryAfterSeconds} s.",
     };
 
@@ -95,5 +109,8 @@ internal sealed partial class AdmissionMiddleware
 
         [LoggerMessage(2, LogLevel.Debug, "Upgrade with Origin '{Origin}' on route {RouteId} from {PeerAddress} refused (403): not in the route's allowed origins.", EventName = "OriginRejected")]
         public static partial void OriginRejected(ILogger logger, string origin, string routeId, System.Net.IPAddress? peerAddress);
+
+        [LoggerMessage(3, LogLevel.Debug, "Upgrade from {PeerAddress} on route {RouteId} refused (503): the gateway is draining.", EventName = "DrainingRejected")]
+        public static partial void Draining(ILogger logger, System.Net.IPAddress? peerAddress, string routeId);
     }
 }

@@ -41,7 +41,7 @@ public static partial class GatewayApplicationExtensions
                 listeners.PublicH2cEndPoint is { } h2c ? $", public h2c http://{h2c}" : "",
                 listeners.ManagementEndPoint?.ToString());
         });
-        app.Lifetime.ApplicationStopping.Register(() => readiness.MarkNotReady("shutting down"));
+        app.Lifetime.ApplicationStopping.Register(readiness.BeginShutdown);
 
         app.MapWhen(listeners.IsManagement, ManagementEndpoints.Configure);
         app.UseRouting();

@@ -19,10 +19,14 @@ public static class GatewayHost
         ["Logging:LogLevel:Yarp.ReverseProxy.LoadBalancing"] = "Error",
     };
 
+    /// <summary>Names an extra JSON configuration file (a mounted ConfigMap), as an environment variable or <c>--config</c>.</summary>
+    public const string ConfigFileVariable = "GATEWAY_CONFIG";
+
     public static WebApplicationBuilder CreateBuilder(WebApplicationOptions options)
     {
         var builder = WebApplication.CreateBuilder(options);
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = Defaults });
+        AddConfigFile(builder.Configuration);
         var gateway = builder.Services.AddGateway(builder.Configuration);
         if (builder.Environment.IsDevelopment())
         {
@@ -30,6 +34,47 @@ public static class GatewayHost
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// The file named by <c>GATEWAY_CONFIG</c> (or <c>--config</c>) goes above appsettings and below environment
+    /// variables and the command line, so a single setting can still be overridden in the pod spec. It is
+    /// reloaded on change like appsettings (routes, clusters, admission limits); in Kubernetes set
+    /// <c>DOTNET_USE_POLLING_FILE_WATCHER=true</c>, because a ConfigMap update swaps a symlink that inotify misses.
+    /// A missing file is a configuration error (exit code 78).
+    /// </summary>
+    private static void AddConfigFile(ConfigurationManager configuration)
+    {
+        var path = configuration["config"] ?? configuration[ConfigFileVariable];
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return;
+        }
+
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path))
+        {
+            throw new GatewayConfigurationException([$"{ConfigFileVariable}: configuration file '{path}' does not exist."]);
+        }
+
+        var source = new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
+        {
+            Path = Path.GetFileName(path),
+            FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.GetDirectoryName(path)!),
+            Optional = false,
+            ReloadOnChange = true,
+        };
+        var sources = configuration.Sources;
+        var lastJson = -1;
+        for (var i = 0; i < sources.Count; i++)
+        {
+            if (sources[i] is Microsoft.Extensions.Configuration.Json.JsonConfigurationSource)
+            {
+                lastJson = i;
+            }
+        }
+
+        sources.Insert(lastJson + 1, source);
     }
 
     public static WebApplication Build(WebApplicationBuilder builder)

@@ -1,4 +1,5 @@
 using Gateway.Admission;
+using Gateway.Drain;
 using Gateway.Heartbeat;
 using Gateway.Proxy;
 using Gateway.Resilience;
@@ -42,6 +43,7 @@ public static class GatewayServiceCollectionExtensions
             .Services.AddSingleton<IValidateOptions<HeartbeatOptions>, HeartbeatOptionsRules>();
         AddValidatedOptions<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.SectionName)
             .Services.AddSingleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsRules>();
+        AddValidatedOptions<DrainOptions, DrainOptionsValidator>(services, DrainOptions.SectionName);
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
@@ -70,6 +72,13 @@ public static class GatewayServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<HeartbeatScheduler>>()));
         services.AddHostedService(static sp => sp.GetRequiredService<HeartbeatScheduler>());
+
+        // Drain: before any hosted service stops (Kestrel keeps serving, the ticker keeps enforcing deadlines),
+        // within a host shutdown timeout derived from the drain's own budget.
+        services.AddSingleton<DrainMetrics>();
+        services.AddSingleton<DrainService>();
+        services.AddHostedService(static sp => sp.GetRequiredService<DrainService>());
+        services.AddSingleton<IConfigureOptions<HostOptions>, DrainShutdownTimeout>();
 
         // Admission
         services.AddSingleton<AdmissionMetrics>();

@@ -1,22 +1,30 @@
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
+using System.Net.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Hosting;
 
 /// <summary>Kestrel's listeners, limits and socket options from <see cref="ServerOptions"/>.</summary>
-internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IConfigureOptions<SocketTransportOptions>
+internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IConfigureOptions<SocketTransportOptions>, IDisposable
 {
     private readonly IOptions<ServerOptions> _options;
     private readonly GatewayListeners _listeners;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILoggerFactory _loggerFactory;
+    private CertificateReloader? _certificate;
 
-    public KestrelSetup(IOptions<ServerOptions> options, GatewayListeners listeners)
+    public KestrelSetup(IOptions<ServerOptions> options, GatewayListeners listeners, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
         _options = options;
         _listeners = listeners;
+        _timeProvider = timeProvider;
+        _loggerFactory = loggerFactory;
     }
+
+    public void Dispose() => _certificate?.Dispose();
 
     public void Configure(KestrelServerOptions kestrel)
     {
@@ -44,10 +52,16 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             listener.Protocols = options.Public.Tls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
             if (options.Public.Tls is { } tls)
             {
-                listener.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                // TLS 1.2+ only; the certificate of each handshake is the reloader's current one.
+                _certificate?.Dispose();
+                var certificate = _certificate = new CertificateReloader(tls, _timeProvider, _loggerFactory.CreateLogger<CertificateReloader>());
+                listener.UseHttps(new TlsHandshakeCallbackOptions
                 {
-                    ServerCertificate = X509Certificate2.CreateFromPemFile(tls.CertificateFile, tls.KeyFile),
-                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = certificate.Current,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    }),
                 });
             }
 

@@ -6,14 +6,24 @@ namespace Gateway.Hosting;
 internal sealed class ReadinessState
 {
     private volatile string? _notReadyReason = "starting";
+    private volatile bool _shuttingDown;
 
     public bool IsReady => _notReadyReason is null;
+
+    /// <summary>Shutdown has begun: the pod is draining and takes no new sessions.</summary>
+    public bool IsShuttingDown => _shuttingDown;
 
     public string? NotReadyReason => _notReadyReason;
 
     public void MarkReady() => _notReadyReason = null;
 
     public void MarkNotReady(string reason) => _notReadyReason = reason;
+
+    public void BeginShutdown()
+    {
+        _shuttingDown = true;
+        _notReadyReason = "shutting down";
+    }
 }
 
 internal sealed class ReadinessHealthCheck : IHealthCheck

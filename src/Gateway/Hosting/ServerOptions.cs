@@ -70,6 +70,13 @@ public sealed class TlsOptions
     /// <summary>PEM private key file, e.g. <c>tls.key</c>.</summary>
     [Required]
     public string KeyFile { get; set; } = "";
+
+    /// <summary>
+    /// How often the files are compared with the certificate in use; a changed pair is loaded for new connections
+    /// (open sessions keep theirs). Kubernetes itself takes up to a minute to update a mounted Secret.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Limits that stop slow or junk requests before any proxy work (all set explicitly on Kestrel).</summary>

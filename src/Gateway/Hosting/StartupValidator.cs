@@ -1,4 +1,5 @@
 using Gateway.Admission;
+using Gateway.Drain;
 using Gateway.Heartbeat;
 using Gateway.Proxy;
 using Gateway.Resilience;
@@ -22,6 +23,7 @@ internal static class StartupValidator
         Check<ProxyOptions>(services, ProxyOptions.SectionName, problems);
         Check<AdmissionOptions>(services, AdmissionOptions.SectionName, problems);
         Check<ResilienceOptions>(services, ResilienceOptions.SectionName, problems);
+        Check<DrainOptions>(services, DrainOptions.SectionName, problems);
         var heartbeat = Check<HeartbeatOptions>(services, HeartbeatOptions.SectionName, problems) ?? new HeartbeatOptions();
 
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();

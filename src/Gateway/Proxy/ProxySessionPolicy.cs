@@ -23,6 +23,7 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
     private static readonly byte[] BackendLostFrame = CloseFrame.ForClient(CloseFrame.InternalError, BackendLostReason);
     private static readonly byte[] ServiceRestartFrame = CloseFrame.ForClient(CloseFrame.ServiceRestart, ServiceRestartReason);
     private static readonly byte[] IdleTimeoutFrame = CloseFrame.ForClient(CloseFrame.GoingAway, IdleTimeoutReason);
+    private static readonly byte[] GoingAwayFrame = CloseFrame.ForClient(CloseFrame.GoingAway, Drain.DrainService.GoingAwayReason);
 
     private readonly IProxyStateLookup _proxyState;
     private readonly RouteSessionPolicies _policies;
@@ -77,10 +78,17 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
 
     public ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary)
     {
-        if (session.ClientGone || !atFrameBoundary || session.BackendCloseStatus is not null || session.GatewayCloseReason is not null)
+        if (session.ClientGone || !atFrameBoundary || session.BackendCloseStatus is not null)
         {
             // The client is gone, the stream to it was cut inside a frame, or it already has the backend's close.
             return ReadOnlyMemory<byte>.Empty;
+        }
+
+        if (session.GatewayCloseReason is { } gatewayReason)
+        {
+            // A drain goes through the backend; one that ended without answering leaves the client the
+            // gateway's own "going away". Other gateway closes have already told the client.
+            return gatewayReason == SessionCloseReason.Drain ? GoingAwayFrame : ReadOnlyMemory<byte>.Empty;
         }
 
         return reason switch

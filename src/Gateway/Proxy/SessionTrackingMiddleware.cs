@@ -49,6 +49,7 @@ internal sealed class SessionTrackingMiddleware
         try
         {
             await _next(context);
+            await upgrade.Lingering;
         }
         finally
         {

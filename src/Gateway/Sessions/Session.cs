@@ -298,6 +298,14 @@ internal interface ISessionChannel
     /// </summary>
     void Close(int status, string reason);
 
+    /// <summary>
+    /// Ends the session backend first (a drain): the client's frames stop being passed on, the backend gets close
+    /// 1001 with <paramref name="reason"/> after the last whole frame accepted from the client, and its answer (what
+    /// it still sends, then its close frame) reaches the client as usual. Nothing accepted in either direction is
+    /// lost; <see cref="Abort"/> is for when the answer does not come.
+    /// </summary>
+    void GoAway(string reason);
+
     /// <summary>Aborts the client's transport now (a close handshake that did not finish in time).</summary>
     void Abort();
 }

@@ -38,7 +38,9 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     private int _stashStart;
     private int _stashEnd;
     private int _readEnded;
+    private int _goingAway;
     private int _disposed;
+    private Task? _linger;
 
     public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider, IRelayEndHandler? endHandler = null, bool compressed = false)
         : base(inner)
@@ -56,6 +58,12 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     /// <summary>Why the client's stream stopped being passed on (a refused frame, broken framing), if it did.</summary>
     public string? RefusalReason => _filter.Error;
+
+    /// <summary>
+    /// Completes when the client transport is done with: at once, except after <see cref="GoAway"/>, when it
+    /// waits for the client's close reply (see <see cref="LingerAsync"/>). The request must not end before.
+    /// </summary>
+    public Task Lingering => _linger ?? Task.CompletedTask;
 
     /// <summary>The client's stream to the backend has ended here (end of stream, a refused frame, a gateway close).</summary>
     private bool ReadEnded => Volatile.Read(ref _readEnded) != 0;
@@ -280,6 +288,12 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         if (ReadEnded)
         {
             // The gateway closed the session: what the client sends now (its close reply) has nowhere to go.
+            // After a go-away the frames are still followed, so the client's close reply is recognised.
+            if (Volatile.Read(ref _goingAway) != 0)
+            {
+                Follow(buffer[..(restored + count)]);
+            }
+
             return 0;
         }
 
@@ -392,6 +406,25 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         SendCloses(status, reason);
     }
 
+    public void GoAway(string reason)
+    {
+        Volatile.Write(ref _goingAway, 1);
+        Volatile.Write(ref _readEnded, 1);
+        QueueBackendClose(reason);
+    }
+
+    /// <summary>Tracks frames that go nowhere (after a go-away); true once the client's close frame (or junk) came.</summary>
+    private bool Follow(Span<byte> data)
+    {
+        _filter.Filter(data);
+        if (_filter.CloseStatus >= 0 && _session.ClientCloseStatus is null)
+        {
+            _session.RecordClientClose(_filter.CloseStatus);
+        }
+
+        return _filter.CloseStatus >= 0 || _filter.Error is not null;
+    }
+
     public void Abort() => _endHandler?.AbortClient();
 
     private void SendCloses(int status, string reason)
@@ -440,9 +473,19 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             var farewell = GatewayCloseWritten || HasQueuedFrame
                 ? ReadOnlyMemory<byte>.Empty
                 : _endHandler?.OnRelayEnded(_session, _observer.AtFrameBoundary) ?? ReadOnlyMemory<byte>.Empty;
-            if (!farewell.IsEmpty && !_session.ClientGone && TryWriteFarewell(farewell, out var pending))
+            Task? pending = null;
+            if (!farewell.IsEmpty && !_session.ClientGone && TryWriteFarewell(farewell, out var write))
             {
-                _ = DisposeAfterAsync(pending.AsTask());
+                pending = write.AsTask();
+            }
+
+            if (Volatile.Read(ref _goingAway) != 0 && _session.ClientCloseStatus is null && !_session.ClientGone)
+            {
+                _linger = LingerAsync(pending);
+            }
+            else if (pending is not null)
+            {
+                _ = DisposeAfterAsync(pending);
             }
             else
             {
@@ -473,6 +516,44 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             // The client went at the same moment: nothing left to tell it.
             pending = default;
             return false;
+        }
+    }
+
+    /// <summary>
+    /// After a go-away the backend's close reply reaches the client first, and the backend then ends its leg at
+    /// once, so the relay is over before the client has answered. Closing the client's connection now would
+    /// make its close reply meet a reset (a close that browsers report as not clean), so the transport stays
+    /// until the client's close frame arrives or it leaves. The drain bounds the wait: what is still open at
+    /// its end is aborted.
+    /// </summary>
+    private async Task LingerAsync(Task? pending)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(256);
+        try
+        {
+            if (pending is not null)
+            {
+                await pending;
+            }
+
+            while (true)
+            {
+                var restored = _filter.Restore(buffer);
+                var count = await Inner.ReadAsync(buffer.AsMemory(restored));
+                if (count == 0 || Follow(buffer.AsSpan(0, restored + count)))
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception exception) when (IsTransportFailure(exception) || exception is OperationCanceledException)
+        {
+            // The client left, or the drain aborted it.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            Inner.Dispose();
         }
     }
 

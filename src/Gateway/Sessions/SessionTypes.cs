@@ -55,6 +55,9 @@ internal enum SessionCloseReason
 
     /// <summary>The client sent a frame or message over the route's limit; it got close 1009.</summary>
     MessageTooBig,
+
+    /// <summary>The gateway was shutting down and told the session to go away (close 1001, through the backend).</summary>
+    Drain,
 }
 
 /// <summary>What is known about a session when its upgrade succeeds.</summary>
@@ -80,6 +83,7 @@ internal static class SessionNames
         SessionCloseReason.Pressure => "pressure",
         SessionCloseReason.ProtocolError => "protocol_error",
         SessionCloseReason.MessageTooBig => "message_too_big",
+        SessionCloseReason.Drain => "drain",
         _ => "backend_lost",
     };
 

@@ -72,6 +72,9 @@ internal sealed class SessionUpgrade : IRelayEndHandler
         return stream;
     }
 
+    /// <summary>Completes when the client transport is done with (see <see cref="SessionStream.Lingering"/>).</summary>
+    public Task Lingering => _stream?.Lingering ?? Task.CompletedTask;
+
     /// <summary>Why the client's stream stopped being passed on (a refused frame), if it did.</summary>
     public string? RefusalReason => _stream?.RefusalReason;
 

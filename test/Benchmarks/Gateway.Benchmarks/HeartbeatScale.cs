@@ -370,6 +370,8 @@ internal static class HeartbeatScale
 
         public void Close(int status, string reason) => Closes++;
 
+        public void GoAway(string reason) => Closes++;
+
         public void Abort() => Closes++;
     }
 

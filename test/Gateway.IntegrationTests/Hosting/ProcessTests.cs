@@ -1,12 +1,11 @@
 using System.Net.WebSockets;
 using System.Text;
-using System.Text.RegularExpressions;
 using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Hosting;
 
 /// <summary>The built gateway as a separate process, as an operator starts it.</summary>
-public sealed partial class ProcessTests
+public sealed class ProcessTests
 {
     /// <summary>Acceptance 7: a bad configuration stops the process with every problem listed, not just the first.</summary>
     [Fact]
@@ -62,28 +61,50 @@ public sealed partial class ProcessTests
         Assert.DoesNotContain("demo", gateway.StandardOutput, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static ExternalProcess StartGateway(string environment, Dictionary<string, string> settings)
+    /// <summary>Routes and settings from the file named by GATEWAY_CONFIG (a mounted ConfigMap), environment variables above it.</summary>
+    [Fact]
+    public async Task ConfigFile_FromGatewayConfig_IsLoaded_AndEnvironmentOverridesIt()
     {
-        var environmentVariables = new Dictionary<string, string>(settings)
+        await using var backend = await EchoBackend.StartAsync();
+        var directory = Directory.CreateTempSubdirectory("gateway-config-").FullName;
+        try
         {
-            ["ASPNETCORE_ENVIRONMENT"] = environment,
-            ["DOTNET_ENVIRONMENT"] = environment,
-            ["Gateway__Server__Public__Address"] = "127.0.0.1",
-            ["Gateway__Server__Public__Port"] = "0",
-            ["Gateway__Server__Management__Address"] = "127.0.0.1",
-            ["Logging__Console__FormatterName"] = "simple",
-            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-        };
-        environmentVariables.TryAdd("Gateway__Server__Management__Port", "0");
-        return ExternalProcess.Start("dotnet", [Paths.GatewayDll], environmentVariables, workingDirectory: Path.GetDirectoryName(Paths.GatewayDll));
+            var file = Path.Combine(directory, "gateway.json");
+            await File.WriteAllTextAsync(file, $$"""
+                {
+                  "Gateway": { "Drain": { "Window": "00:00:20" }, "Server": { "Public": { "Port": 1 } } },
+                  "ReverseProxy": {
+                    "Routes": { "chat": { "ClusterId": "chat", "Match": { "Path": "/chat" } } },
+                    "Clusters": { "chat": { "Destinations": { "d1": { "Address": "{{backend.Address}}" } } } }
+                  }
+                }
+                """);
+            await using var gateway = StartGateway("Production", new Dictionary<string, string> { ["GATEWAY_CONFIG"] = file });
+            // The file's port 1 lost to the environment's 0.
+            var port = await PublicPortAsync(gateway);
+
+            using var socket = await WebSocketClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/chat"));
+            var echoed = await socket.EchoAsync(Encoding.UTF8.GetBytes("from a config file"), WebSocketMessageType.Text);
+            Assert.Equal("from a config file", Encoding.UTF8.GetString(echoed));
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
-    private static async Task<int> PublicPortAsync(ExternalProcess gateway)
+    [Fact]
+    public async Task ConfigFile_Missing_IsAConfigurationError()
     {
-        var match = await gateway.WaitForOutputAsync(ListeningRegex(), TimeSpan.FromSeconds(30));
-        return int.Parse(match.Groups["port"].Value);
+        await using var gateway = StartGateway("Production", new Dictionary<string, string> { ["GATEWAY_CONFIG"] = "/nonexistent/gateway.json" });
+
+        Assert.Equal(78, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("GATEWAY_CONFIG: configuration file '/nonexistent/gateway.json' does not exist.", gateway.StandardError, StringComparison.Ordinal);
     }
 
-    [GeneratedRegex(@"Gateway listening: public http://127\.0\.0\.1:(?<port>\d+)")]
-    private static partial Regex ListeningRegex();
+    private static ExternalProcess StartGateway(string environment, Dictionary<string, string> settings)
+        => GatewayProcess.Start(environment, settings);
+
+    private static async Task<int> PublicPortAsync(ExternalProcess gateway) => (await GatewayProcess.PortsAsync(gateway)).Public;
 }

@@ -17,7 +17,14 @@ namespace Gateway.IntegrationTests.Infrastructure;
 /// <summary>What a backend saw of one WebSocket session, keyed by the client's <c>?id=</c>.</summary>
 public sealed class BackendSession
 {
+    private int _messages;
+
     public required string Protocol { get; init; }
+
+    /// <summary>Whole data messages received (and echoed).</summary>
+    public int Messages => Volatile.Read(ref _messages);
+
+    internal void CountMessage() => Interlocked.Increment(ref _messages);
 
     /// <summary>Completes with the close status and description the backend received (null status: the connection dropped).</summary>
     public TaskCompletionSource<(WebSocketCloseStatus? Status, string? Description)> Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -167,6 +174,11 @@ public sealed class EchoBackend : IAsyncDisposable
                     session.Closed.TrySetResult((answer.CloseStatus, answer.CloseStatusDescription));
                     return;
                 }
+            }
+
+            if (result.EndOfMessage)
+            {
+                session.CountMessage();
             }
 
             await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, context.RequestAborted);

@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
-
 namespace Gateway.IntegrationTests.Infrastructure;
 
 /// <summary>An HTTP/1.1 echo backend behind a gateway with a route <c>/echo</c>.</summary>
@@ -48,17 +45,11 @@ public sealed class TlsEchoGatewayFixture : EchoGatewayFixture
 
     protected override void Configure(GatewaySettings settings)
     {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(System.Net.IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        var (certificatePem, keyPem, _) = TestCertificates.Create();
         var certificateFile = Path.Combine(_directory, "tls.crt");
         var keyFile = Path.Combine(_directory, "tls.key");
-        File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
-        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(certificateFile, certificatePem);
+        File.WriteAllText(keyFile, keyPem);
         settings["Gateway:Server:Public:Tls:CertificateFile"] = certificateFile;
         settings["Gateway:Server:Public:Tls:KeyFile"] = keyFile;
     }

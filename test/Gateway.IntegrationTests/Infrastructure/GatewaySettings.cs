@@ -17,6 +17,9 @@ public sealed class GatewaySettings
         // Every test client is 127.0.0.1, and many tests open hundreds of sessions at once: the per-client
         // bucket (100/s, burst 200 by default) is off unless a test sets it.
         ["Gateway:Admission:PerClient:PermitsPerSecond"] = "0",
+        // A test gateway stops at once (the drain's own tests set their delay and window).
+        ["Gateway:Drain:Delay"] = "00:00:00",
+        ["Gateway:Drain:Window"] = "00:00:00",
     };
 
     public GatewaySettings()

@@ -243,6 +243,8 @@ public sealed class HeartbeatSchedulerTests
 
         void ISessionChannel.Close(int status, string reason) => Close = (status, reason);
 
+        void ISessionChannel.GoAway(string reason) => Close = (1001, reason);
+
         public void Abort() => Aborts++;
     }
 }

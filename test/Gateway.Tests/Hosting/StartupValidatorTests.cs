@@ -1,6 +1,7 @@
 using Gateway.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Hosting;
 
@@ -121,6 +122,43 @@ public sealed class StartupValidatorTests
         {
             Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains(key, StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public void Build_DrainProblems_AreReportedWithTheRest()
+    {
+        var exception = Assert.Throws<GatewayConfigurationException>(() => Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Drain:Delay"] = "-00:00:01",
+            ["Gateway:Drain:Window"] = "02:00:00",
+            ["Gateway:Drain:BatchInterval"] = "00:00:00",
+            ["Gateway:Server:Public:Tls:CertificateFile"] = "/nonexistent/tls.crt",
+            ["Gateway:Server:Public:Tls:KeyFile"] = "/nonexistent/tls.key",
+            ["Gateway:Server:Public:Tls:ReloadInterval"] = "00:00:00.010",
+        }));
+
+        var problems = exception.Problems;
+        foreach (var field in new[] { "Delay", "Window", "BatchInterval" })
+        {
+            Assert.Contains(problems, p => p.StartsWith("Gateway:Drain:", StringComparison.Ordinal) && p.Contains(field, StringComparison.Ordinal));
+        }
+
+        Assert.Contains(problems, p => p.Contains("ReloadInterval", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_ShutdownTimeout_IsTheDrainBudget()
+    {
+        var app = Build(new Dictionary<string, string?>
+        {
+            ["Gateway:Drain:Delay"] = "00:00:07",
+            ["Gateway:Drain:Window"] = "00:01:00",
+            ["Gateway:Heartbeat:CloseTimeout"] = "00:00:03",
+        });
+        using var _ = (IDisposable)app;
+
+        var host = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(7 + 60 + 3 + 10), host.ShutdownTimeout);
     }
 
     [Fact]

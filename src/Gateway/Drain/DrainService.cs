@@ -1,0 +1,211 @@
+using Gateway.Heartbeat;
+using Gateway.Hosting;
+using Gateway.Sessions;
+using Gateway.Telemetry;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Drain;
+
+/// <summary>
+/// Graceful drain. On shutdown (SIGTERM from Kubernetes, or any <c>StopApplication</c>): readiness fails and new
+/// upgrades are refused at once; after <see cref="DrainOptions.Delay"/> every open session is told to go away,
+/// in batches spread across <see cref="DrainOptions.Window"/> (see <see cref="DrainSchedule"/>); the drain ends
+/// when no session is left, or at the window's end plus the close timeout, when the stragglers are aborted.
+/// </summary>
+/// <remarks>
+/// <para>It runs in <see cref="IHostedLifecycleService.StoppingAsync"/>, which the host calls before stopping any
+/// hosted service: Kestrel (which would stop listening, then wait for the upgraded connections to end by
+/// themselves) and the heartbeat ticker (which enforces the close deadlines) both still run. YARP has no drain
+/// of its own; without this, every session is aborted at the host's shutdown timeout.</para>
+/// <para>One loop for the whole drain, on the <see cref="TimeProvider"/>: no timer per session. A session is
+/// "told to go away" through <see cref="ISessionChannel.GoAway"/>: the backend gets close 1001 "going away" after
+/// the last whole message the gateway accepted from the client, and its answer (what it still sends, then its
+/// close frame) reaches the client as usual, so nothing already accepted in either direction is lost.</para>
+/// </remarks>
+internal sealed partial class DrainService : IHostedLifecycleService, IDrainGauges
+{
+    public const string GoingAwayReason = "going away";
+
+    private static readonly TimeSpan ProgressLogInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan SettleInterval = TimeSpan.FromMilliseconds(50);
+
+    private readonly SessionRegistry _registry;
+    private readonly ReadinessState _readiness;
+    private readonly DrainOptions _options;
+    private readonly TimeSpan _closeTimeout;
+    private readonly DrainMetrics _metrics;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<DrainService> _logger;
+    private long _startedAt;
+    private int _draining;
+
+    public DrainService(
+        SessionRegistry registry,
+        ReadinessState readiness,
+        IOptions<DrainOptions> options,
+        IOptions<HeartbeatOptions> heartbeat,
+        DrainMetrics metrics,
+        TimeProvider timeProvider,
+        ILogger<DrainService> logger)
+    {
+        _registry = registry;
+        _readiness = readiness;
+        _options = options.Value;
+        _closeTimeout = heartbeat.Value.CloseTimeout;
+        _metrics = metrics;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        metrics.Observe(this);
+    }
+
+    public bool Draining => Volatile.Read(ref _draining) != 0;
+
+    public double ElapsedSeconds => Draining ? _timeProvider.GetElapsedTime(Volatile.Read(ref _startedAt)).TotalSeconds : 0;
+
+    public int Remaining => Draining ? _registry.Count : 0;
+
+    /// <summary>The drain itself; returns when it is over. Tests call it directly.</summary>
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _draining, 1) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _startedAt, _timeProvider.GetTimestamp());
+        _readiness.BeginShutdown();
+        Log.Started(_logger, _registry.Count, _options.Delay.TotalSeconds, _options.Window.TotalSeconds);
+
+        var closed = 0;
+        var aborted = 0;
+        try
+        {
+            await DelayAsync(_options.Delay, cancellationToken);
+            closed = await CloseAcrossWindowAsync(cancellationToken);
+            await WaitForSessionsAsync(_closeTimeout, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host's shutdown timeout came first: what is left is aborted below.
+            Log.Cut(_logger, _registry.Count);
+        }
+
+        foreach (var session in _registry.Sessions)
+        {
+            if (session.Channel is { } channel)
+            {
+                channel.Abort();
+                aborted++;
+            }
+        }
+
+        _metrics.Closed("aborted", aborted);
+        Log.Completed(_logger, closed, aborted, _timeProvider.GetElapsedTime(_startedAt).TotalSeconds);
+    }
+
+    /// <summary>Sends the closes: the sessions open when the window starts, in random order, each at its time.</summary>
+    private async Task<int> CloseAcrossWindowAsync(CancellationToken cancellationToken)
+    {
+        var sessions = _registry.Sessions.ToArray();
+        Random.Shared.Shuffle(sessions);
+        var offsets = new TimeSpan[sessions.Length];
+        for (var i = 0; i < sessions.Length; i++)
+        {
+            offsets[i] = DrainSchedule.OffsetOf(i, sessions.Length, _options.Window, Random.Shared.NextDouble());
+        }
+
+        var windowStart = _timeProvider.GetTimestamp();
+        var lastProgress = windowStart;
+        var next = 0;
+        var closed = 0;
+        while (true)
+        {
+            var elapsed = _timeProvider.GetElapsedTime(windowStart);
+            var batch = 0;
+            while (next < sessions.Length && offsets[next] <= elapsed)
+            {
+                batch += GoAway(sessions[next++]);
+            }
+
+            closed += batch;
+            _metrics.Closed("closed", batch);
+            if (next == sessions.Length)
+            {
+                break;
+            }
+
+            if (_timeProvider.GetElapsedTime(lastProgress) >= ProgressLogInterval)
+            {
+                lastProgress = _timeProvider.GetTimestamp();
+                Log.Progress(_logger, closed, _registry.Count, elapsed.TotalSeconds, _options.Window.TotalSeconds);
+            }
+
+            var wait = offsets[next] - elapsed;
+            await DelayAsync(wait > _options.BatchInterval ? wait : _options.BatchInterval, cancellationToken);
+        }
+
+        // Sessions whose upgrade was under way when the window started (admission refuses new ones) go last.
+        var late = 0;
+        foreach (var session in _registry.Sessions)
+        {
+            late += GoAway(session);
+        }
+
+        _metrics.Closed("closed", late);
+        return closed + late;
+    }
+
+    private int GoAway(Session session)
+    {
+        if (session.HasEnded || session.Channel is not { } channel
+            || !session.TryBeginGatewayClose(SessionCloseReason.Drain, _timeProvider.GetTimestamp() + session.Policy.CloseTimeout))
+        {
+            // Ended meanwhile, or already closing for another reason (its own deadline applies).
+            return 0;
+        }
+
+        session.Tier = SessionTier.Closing;
+        channel.GoAway(GoingAwayReason);
+        return 1;
+    }
+
+    /// <summary>Waits for the close handshakes of the last batch, at most <paramref name="timeout"/>.</summary>
+    private async Task WaitForSessionsAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = _timeProvider.GetTimestamp();
+        while (_registry.Count > 0 && _timeProvider.GetElapsedTime(started) < timeout)
+        {
+            await DelayAsync(SettleInterval, cancellationToken);
+        }
+    }
+
+    private Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+        => delay > TimeSpan.Zero ? Task.Delay(delay, _timeProvider, cancellationToken) : Task.CompletedTask;
+
+    Task IHostedLifecycleService.StoppingAsync(CancellationToken cancellationToken) => DrainAsync(cancellationToken);
+
+    Task IHostedLifecycleService.StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedLifecycleService.StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedLifecycleService.StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedService.StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Drain started: {Sessions} sessions; closes begin in {DelaySeconds} s and are spread over {WindowSeconds} s. Readiness fails and new sessions are refused from now on.", EventName = "DrainStarted")]
+        public static partial void Started(ILogger logger, int sessions, double delaySeconds, double windowSeconds);
+
+        [LoggerMessage(2, LogLevel.Information, "Drain: {Closed} sessions told to go away, {Remaining} still open, {ElapsedSeconds:F1} s of the {WindowSeconds} s window gone.", EventName = "DrainProgress")]
+        public static partial void Progress(ILogger logger, int closed, int remaining, double elapsedSeconds, double windowSeconds);
+
+        [LoggerMessage(3, LogLevel.Information, "Drain completed in {ElapsedSeconds:F1} s: {Closed} sessions closed, {Aborted} aborted.", EventName = "DrainCompleted")]
+        public static partial void Completed(ILogger logger, int closed, int aborted, double elapsedSeconds);
+
+        [LoggerMessage(4, LogLevel.Warning, "Drain cut short by the host's shutdown timeout with {Remaining} sessions open; they are aborted.", EventName = "DrainCut")]
+        public static partial void Cut(ILogger logger, int remaining);
+    }
+}

@@ -1,0 +1,39 @@
+using System.Text.RegularExpressions;
+
+namespace Gateway.IntegrationTests.Infrastructure;
+
+/// <summary>The built gateway started as its own process, as an operator (or a pod) starts it, on loopback ports.</summary>
+public static partial class GatewayProcess
+{
+    /// <param name="settings">Environment variables (<c>Gateway__...</c>); they win over the loopback defaults.</param>
+    public static ExternalProcess Start(string environment, IReadOnlyDictionary<string, string> settings)
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = environment,
+            ["DOTNET_ENVIRONMENT"] = environment,
+            ["Gateway__Server__Public__Address"] = "127.0.0.1",
+            ["Gateway__Server__Public__Port"] = "0",
+            ["Gateway__Server__Management__Address"] = "127.0.0.1",
+            ["Gateway__Server__Management__Port"] = "0",
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+        };
+        foreach (var (key, value) in settings)
+        {
+            variables[key] = value;
+        }
+
+        return ExternalProcess.Start("dotnet", [Paths.GatewayDll], variables, workingDirectory: Path.GetDirectoryName(Paths.GatewayDll));
+    }
+
+    /// <summary>The ports from the start-up log line, once the gateway listens.</summary>
+    public static async Task<(int Public, int Management)> PortsAsync(ExternalProcess gateway)
+    {
+        var match = await gateway.WaitForOutputAsync(ListeningRegex(), TimeSpan.FromSeconds(30));
+        return (int.Parse(match.Groups["public"].Value), int.Parse(match.Groups["management"].Value));
+    }
+
+    [GeneratedRegex(@"Gateway listening: public http://127\.0\.0\.1:(?<public>\d+), management http://127\.0\.0\.1:(?<management>\d+)")]
+    private static partial Regex ListeningRegex();
+}
