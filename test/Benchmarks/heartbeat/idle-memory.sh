@@ -3,6 +3,10 @@
 # npm `ws` (which answers pings), held idle long enough for several rounds of gateway pings; gateway RSS delta per
 # session, for a Kestrel backend over HTTP/1.1 and over HTTP/2.
 # Usage: test/Benchmarks/heartbeat/idle-memory.sh [sessions=5000] [hold seconds=20] [rounds=1]
+# GATEWAY_GC_ENV: the gateway's GC settings, one or more variants separated by ';', each a space-separated list of
+#   environment assignments (default: workstation GC, 'DOTNET_gcServer=0'); every round measures each variant, e.g.
+#   GATEWAY_GC_ENV='DOTNET_gcServer=0;DOTNET_gcServer=1' compares workstation and server GC side by side.
+# GATEWAY_BENCH_HEARTBEAT: which heartbeat settings to measure (default 'false true').
 # RSS moves by about 1 KB per session between identical runs on this machine: use several rounds.
 # Needs the .NET SDK, node and npm (installs `ws` into a scratch directory). Traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -12,6 +16,8 @@ sessions="${1:-5000}"
 hold="${2:-20}"
 rounds="${3:-1}"
 bench=heartbeat
+IFS=';' read -r -a gc_variants <<< "${GATEWAY_GC_ENV:-DOTNET_gcServer=0}"
+read -r -a heartbeats <<< "${GATEWAY_BENCH_HEARTBEAT:-false true}"
 # shellcheck source=../bench-common.sh
 source "$here/../bench-common.sh"
 cp "$here/hold.mjs" "$work/"
@@ -28,11 +34,12 @@ start_backend() { # http2? -> sets backend_port
   backend_port="$(grep -oE '[0-9]+$' "$work/backend-$1.log" | head -1)"
 }
 
-measure() { # label heartbeat(true|false) leg(h1|h2) backend_port
+measure() { # label heartbeat(true|false) leg(h1|h2) backend_port gc-env
   local log="$work/gateway-$1.log"
-  local version=()
+  local version=() gc
+  read -r -a gc <<< "$5"
   [ "$3" = h2 ] && version=(ReverseProxy__Clusters__c__HttpRequest__Version=2 ReverseProxy__Clusters__c__HttpRequest__VersionPolicy=RequestVersionExact)
-  env ASPNETCORE_ENVIRONMENT=Production DOTNET_gcServer=0 \
+  env ASPNETCORE_ENVIRONMENT=Production "${gc[@]}" \
     Gateway__Server__Public__Address=127.0.0.1 Gateway__Server__Public__Port=0 \
     Gateway__Server__Management__Address=127.0.0.1 Gateway__Server__Management__Port=0 \
     Gateway__Admission__Rate__PermitsPerSecond=100000 Gateway__Admission__Rate__Burst=100000 \
@@ -45,6 +52,8 @@ measure() { # label heartbeat(true|false) leg(h1|h2) backend_port
   local gateway=$!
   pids+=("$gateway")
   wait_for "$log" 'Gateway listening: public http://127\.0\.0\.1:[0-9]+'
+  # Server GC runs one ".NET Server GC" thread per heap; 0 means workstation GC (checks the setting took effect).
+  local gc_threads; gc_threads="$(cat /proc/"$gateway"/task/*/comm 2>/dev/null | grep -c 'Server GC' || true)"
   local port; port="$(grep -oE 'public http://127\.0\.0\.1:[0-9]+' "$log" | head -1 | grep -oE '[0-9]+$')"
   # Warm up: a few hundred sessions opened and closed, so the JIT and pools are not counted as sessions.
   timeout 60 node "$work/hold.mjs" "ws://127.0.0.1:$port/echo/" 300 > "$work/warm-$1.log" & local warm=$!
@@ -62,7 +71,7 @@ measure() { # label heartbeat(true|false) leg(h1|h2) backend_port
   # pooled I/O blocks, which stay pooled after a burst; gen2 holds what the sessions keep.
   local heap; heap="$(echo "$metrics" | awk -F'[{}" ]+' '/^dotnet_gc_last_collection_heap_size_bytes/{for(i=1;i<=NF;i++) if($i ~ /generation=$/) g=$(i+1); v[g]=$NF} END{printf "%.1f / %.1f", v["gen2"]/1048576, v["poh"]/1048576}')"
   local lost; lost="$(grep -oE 'closed [0-9]+' "$work/hold-$1.log" | tail -1 | grep -oE '[0-9]+' || echo 0)"
-  printf '| %s | %s | %s | %d | %d | %.2f | %s | %d | %s |\n' "$1" "$2" "$3" "$before" "$after" "$(echo "($after - $before) / $sessions" | bc -l)" "$heap" "${pings:-0}" "${lost:-0}"
+  printf '| %s | %s (%s) | %s | %s | %d | %d | %.2f | %s | %d | %s |\n' "$1" "$5" "$gc_threads" "$2" "$3" "$before" "$after" "$(echo "($after - $before) / $sessions" | bc -l)" "$heap" "${pings:-0}" "${lost:-0}"
   kill "$client" "$gateway" 2>/dev/null || true
   wait "$client" "$gateway" 2>/dev/null || true
   sleep 2
@@ -71,11 +80,17 @@ measure() { # label heartbeat(true|false) leg(h1|h2) backend_port
 start_backend h1; h1_port="$backend_port"
 start_backend h2; h2_port="$backend_port"
 echo "$sessions idle sessions held ${hold} s (gateway pings every 5 s when on); $(nproc) cores; $(dotnet --version)"
-echo "| run | heartbeat | backend leg | RSS before (KB) | RSS after (KB) | KB per session | heap gen2 / pinned (MiB) | pings sent | sessions lost |"
-echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| run | GC env (server GC threads) | heartbeat | backend leg | RSS before (KB) | RSS after (KB) | KB per session | heap gen2 / pinned (MiB) | pings sent | sessions lost |"
+echo "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for round in $(seq 1 "$rounds"); do
-  measure "h1-off-$round" false h1 "$h1_port"
-  measure "h1-on-$round" true h1 "$h1_port"
-  measure "h2-off-$round" false h2 "$h2_port"
-  measure "h2-on-$round" true h2 "$h2_port"
+  for leg in h1 h2; do
+    port_var="${leg}_port"
+    for v in "${!gc_variants[@]}"; do
+      for heartbeat in "${heartbeats[@]}"; do
+        label="$leg-$([ "$heartbeat" = true ] && echo on || echo off)-$round"
+        if [ "${#gc_variants[@]}" -gt 1 ]; then label="$label-gc$((v + 1))"; fi
+        measure "$label" "$heartbeat" "$leg" "${!port_var}" "${gc_variants[$v]}"
+      done
+    done
+  done
 done
