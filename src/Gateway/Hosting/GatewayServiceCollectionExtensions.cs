@@ -112,6 +112,16 @@ public static class GatewayServiceCollectionExtensions
             .AddConfigFilter<GatewayConfigFilter>()
             .AddTransforms<BackendLegTransform>();
 
+        // AddDataProtection also registers a hosted service that loads the key ring at start, which creates a key
+        // and writes it under $HOME/.aspnet (with a warning) although the ephemeral provider never reads it: a
+        // write per start, refused on a read-only root filesystem. Nothing here needs the key ring.
+        var keyRingLoader = services.FirstOrDefault(static service => service.ServiceType == typeof(IHostedService)
+            && service.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService");
+        if (keyRingLoader is not null)
+        {
+            services.Remove(keyRingLoader);
+        }
+
         return new GatewayBuilder(services, proxy);
     }
 

@@ -103,6 +103,28 @@ public sealed class ProcessTests
         Assert.Contains("GATEWAY_CONFIG: configuration file '/nonexistent/gateway.json' does not exist.", gateway.StandardError, StringComparison.Ordinal);
     }
 
+    /// <summary>The image runs with a read-only root filesystem: a start writes nothing to disk and warns of nothing.</summary>
+    [Fact]
+    public async Task Start_WritesNothingUnderHome_AndLogsNoWarning()
+    {
+        var home = Directory.CreateTempSubdirectory("gateway-home-").FullName;
+        try
+        {
+            await using var gateway = StartGateway("Production", new Dictionary<string, string> { ["HOME"] = home, ["Gateway__Drain__Delay"] = "00:00:00" });
+            await PublicPortAsync(gateway);
+            gateway.Terminate();
+            Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Empty(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories));
+            Assert.DoesNotContain("warn:", gateway.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("Drain completed", gateway.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
     private static ExternalProcess StartGateway(string environment, Dictionary<string, string> settings)
         => GatewayProcess.Start(environment, settings);
 
