@@ -10,11 +10,16 @@ public sealed class RequiresToolFactAttribute : FactAttribute
 {
     public RequiresToolFactAttribute(params string[] tools)
     {
-        var missing = tools.Where(tool => !ExternalTool.IsAvailable(tool)).ToArray();
-        if (missing.Length > 0 && !ExternalTool.Required)
-        {
-            Skip = $"{string.Join(", ", missing)} not installed (CI installs them through .ci/run; set GATEWAY_REQUIRE_TOOLS=1 to fail instead of skipping).";
-        }
+        Skip = ExternalTool.SkipReason(tools);
+    }
+}
+
+/// <summary>The same for a theory.</summary>
+public sealed class RequiresToolTheoryAttribute : TheoryAttribute
+{
+    public RequiresToolTheoryAttribute(params string[] tools)
+    {
+        Skip = ExternalTool.SkipReason(tools);
     }
 }
 
@@ -36,6 +41,15 @@ public static class ExternalTool
             var fallback = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "gateway-ci-tools", "npm", "node_modules");
             return new[] { configured, fallback }.FirstOrDefault(path => !string.IsNullOrEmpty(path) && Directory.Exists(path));
         }
+    }
+
+    /// <summary>Why a test needing <paramref name="tools"/> is skipped here, or null when it runs.</summary>
+    public static string? SkipReason(string[] tools)
+    {
+        var missing = tools.Where(tool => !IsAvailable(tool)).ToArray();
+        return missing.Length > 0 && !Required
+            ? $"{string.Join(", ", missing)} not installed (CI installs them through .ci/run; set GATEWAY_REQUIRE_TOOLS=1 to fail instead of skipping)."
+            : null;
     }
 
     public static bool IsAvailable(string tool)
