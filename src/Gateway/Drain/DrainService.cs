@@ -74,6 +74,7 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
 
         Volatile.Write(ref _startedAt, _timeProvider.GetTimestamp());
         _readiness.BeginShutdown();
+        _metrics.Begin();
         Log.Started(_logger, _registry.Count, _options.Delay.TotalSeconds, _options.Window.TotalSeconds);
 
         var closed = 0;

@@ -37,6 +37,13 @@ internal sealed class DrainMetrics
 
     public void Observe(IDrainGauges gauges) => _gauges = gauges;
 
+    /// <summary>Both outcomes from the drain's start, at 0: an alert on aborted sessions then sees the series rise.</summary>
+    public void Begin()
+    {
+        _closed.Add(0, new KeyValuePair<string, object?>("outcome", "closed"));
+        _closed.Add(0, new KeyValuePair<string, object?>("outcome", "aborted"));
+    }
+
     public void Closed(string outcome, int count)
     {
         if (count > 0)

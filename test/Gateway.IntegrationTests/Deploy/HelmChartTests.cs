@@ -118,6 +118,21 @@ public sealed class HelmChartTests
         Assert.Contains("PrometheusRule", Kinds(rules));
         Assert.DoesNotContain("ServiceMonitor", Kinds(rules));
 
+        // The PrometheusRule carries the plain rules file's alerts, the drain threshold set from the drain values.
+        var plain = await ToJsonAsync(await File.ReadAllTextAsync(Path.Combine(Chart, "files", "gateway-alerts.rules.yaml")));
+        static IEnumerable<JsonNode> Alerts(JsonNode groups) => groups.AsArray().SelectMany(group => group!["rules"]!.AsArray()).Select(rule => rule!);
+        var plainAlerts = Alerts(plain[0]["groups"]!).ToArray();
+        var rendered = Alerts(Single(await RenderAsync(["--set", "prometheusRule.enabled=true", "--set", "drain.windowSeconds=100"]), "PrometheusRule")["spec"]!["groups"]!).ToArray();
+        Assert.Equal(plainAlerts.Select(alert => (string?)alert["alert"]), rendered.Select(alert => (string?)alert["alert"]));
+        Assert.True(plainAlerts.Length >= 8, $"{plainAlerts.Length} alerts");
+        var drainExpr = (string)rendered.Single(alert => (string?)alert["alert"] == "GatewayDrainTooLong")["expr"]!;
+        Assert.Contains("(gateway_drain_duration_seconds) > 105", drainExpr, StringComparison.Ordinal);
+        Assert.Contains("(gateway_drain_duration_seconds) > 35", (string)plainAlerts.Single(alert => (string?)alert["alert"] == "GatewayDrainTooLong")["expr"]!, StringComparison.Ordinal);
+        foreach (var (plainAlert, renderedAlert) in plainAlerts.Zip(rendered).Where(pair => (string?)pair.First["alert"] != "GatewayDrainTooLong"))
+        {
+            Assert.True(JsonNode.DeepEquals(plainAlert, renderedAlert), $"{plainAlert["alert"]} differs in the PrometheusRule");
+        }
+
         // The ServiceMonitor finds the management Service, by its labels and port name.
         var selector = Single(monitor, "ServiceMonitor")["spec"]!["selector"]!["matchLabels"]!.AsObject();
         var management = monitor.Single(o => (string?)o["kind"] == "Service" && ((string)o["metadata"]!["name"]!).EndsWith("-management", StringComparison.Ordinal));
@@ -167,9 +182,10 @@ public sealed class HelmChartTests
         return output;
     }
 
-    private static async Task<List<JsonNode>> RenderAsync(IEnumerable<string> arguments)
+    private static async Task<List<JsonNode>> RenderAsync(IEnumerable<string> arguments) => await ToJsonAsync(await TemplateAsync(arguments));
+
+    private static async Task<List<JsonNode>> ToJsonAsync(string manifests)
     {
-        var manifests = await TemplateAsync(arguments);
         var (exitCode, output, error) = await ExternalProcess.RunAsync("node", [ManifestsScript, ExternalTool.NodeModules!, "json"], standardInput: manifests);
         Assert.True(exitCode == 0, $"YAML to JSON:\n{error}");
         return JsonNode.Parse(output)!.AsArray().Select(node => node!).ToList();

@@ -53,6 +53,8 @@ public sealed partial class DrainTests
         var duringDrain = MetricsSnapshot.Parse(await http.GetStringAsync("/metrics"));
         Assert.Equal(1, duringDrain.Sum("gateway_drain_active"));
         Assert.Equal(Sessions, duringDrain.Sum("gateway_drain_sessions_remaining"));
+        Assert.Equal(0, duringDrain.Sum("gateway_drain_sessions_closed_total", ("outcome", "aborted")));
+        Assert.Contains("gateway_drain_sessions_closed_total{outcome=\"aborted\"} 0", duringDrain.Text, StringComparison.Ordinal);
         Assert.True(duringDrain.Sum("gateway_admission_rejected_total", ("reason", "draining")) >= 1);
 
         var results = await Task.WhenAll(clients);
