@@ -50,11 +50,10 @@ internal sealed partial class AdmissionMiddleware
 
         if (_readiness.IsShuttingDown)
         {
-            // The load balancer has not noticed the failing readiness yet: send the client elsewhere, and let
-            // its connection go with the answer.
+            // The load balancer has not noticed the failing readiness yet: send the client elsewhere (an HTTP/1.1
+            // refusal closes its connection anyway).
             var draining = _controller.RejectDraining(route.RouteId);
             Log.Draining(_logger, context.Connection.RemoteIpAddress, route.RouteId);
-            context.Response.Headers.Connection = "close";
             return _rejection.RejectAsync(context, draining.StatusCode, draining.RetryAfter, MessageFor(draining.Rejection, draining.RetryAfterSeconds), policy.BrowserFacing, _controller.RejectionCloseTimeout);
         }
 

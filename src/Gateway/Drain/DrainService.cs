@@ -38,6 +38,8 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
     private readonly ILogger<DrainService> _logger;
     private long _startedAt;
     private int _draining;
+    private int _told;
+    private Task? _drain;
 
     public DrainService(
         SessionRegistry registry,
@@ -64,25 +66,48 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
 
     public int Remaining => Draining ? _registry.Count : 0;
 
-    /// <summary>The drain itself; returns when it is over. Tests call it directly.</summary>
-    public async Task DrainAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The drain; completes when it is over. Every caller gets the same drain: a second stop request while one
+    /// runs waits for it instead of letting the host stop the server under it.
+    /// </summary>
+    public Task DrainAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _draining, 1) != 0)
+        var drain = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _drain, drain.Task, null) is { } running)
         {
-            return;
+            return running;
         }
 
+        _ = RunAsync(drain, cancellationToken);
+        return drain.Task;
+    }
+
+    private async Task RunAsync(TaskCompletionSource completion, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunAsync(cancellationToken);
+            completion.SetResult();
+        }
+        catch (Exception exception)
+        {
+            completion.SetException(exception);
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _draining, 1);
         Volatile.Write(ref _startedAt, _timeProvider.GetTimestamp());
         _readiness.BeginShutdown();
         _metrics.Begin();
         Log.Started(_logger, _registry.Count, _options.Delay.TotalSeconds, _options.Window.TotalSeconds);
 
-        var closed = 0;
         var aborted = 0;
         try
         {
             await DelayAsync(_options.Delay, cancellationToken);
-            closed = await CloseAcrossWindowAsync(cancellationToken);
+            await CloseAcrossWindowAsync(cancellationToken);
             await WaitForSessionsAsync(_closeTimeout, cancellationToken);
         }
         catch (OperationCanceledException)
@@ -100,12 +125,12 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
             }
         }
 
-        _metrics.Closed("aborted", aborted);
-        Log.Completed(_logger, closed, aborted, _timeProvider.GetElapsedTime(_startedAt).TotalSeconds);
+        _metrics.Closed(DrainMetrics.Aborted, aborted);
+        Log.Completed(_logger, Volatile.Read(ref _told), aborted, _timeProvider.GetElapsedTime(_startedAt).TotalSeconds);
     }
 
     /// <summary>Sends the closes: the sessions open when the window starts, in random order, each at its time.</summary>
-    private async Task<int> CloseAcrossWindowAsync(CancellationToken cancellationToken)
+    private async Task CloseAcrossWindowAsync(CancellationToken cancellationToken)
     {
         var sessions = _registry.Sessions.ToArray();
         Random.Shared.Shuffle(sessions);
@@ -118,7 +143,6 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
         var windowStart = _timeProvider.GetTimestamp();
         var lastProgress = windowStart;
         var next = 0;
-        var closed = 0;
         while (true)
         {
             var elapsed = _timeProvider.GetElapsedTime(windowStart);
@@ -128,8 +152,7 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
                 batch += GoAway(sessions[next++]);
             }
 
-            closed += batch;
-            _metrics.Closed("closed", batch);
+            Told(batch);
             if (next == sessions.Length)
             {
                 break;
@@ -138,22 +161,32 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
             if (_timeProvider.GetElapsedTime(lastProgress) >= ProgressLogInterval)
             {
                 lastProgress = _timeProvider.GetTimestamp();
-                Log.Progress(_logger, closed, _registry.Count, elapsed.TotalSeconds, _options.Window.TotalSeconds);
+                Log.Progress(_logger, Volatile.Read(ref _told), _registry.Count, elapsed.TotalSeconds, _options.Window.TotalSeconds);
             }
 
             var wait = offsets[next] - elapsed;
             await DelayAsync(wait > _options.BatchInterval ? wait : _options.BatchInterval, cancellationToken);
         }
 
-        // Sessions whose upgrade was under way when the window started (admission refuses new ones) go last.
+        TellLateSessions();
+    }
+
+    /// <summary>Sessions whose upgrade was under way when the window started (admission refuses new ones).</summary>
+    private void TellLateSessions()
+    {
         var late = 0;
         foreach (var session in _registry.Sessions)
         {
             late += GoAway(session);
         }
 
-        _metrics.Closed("closed", late);
-        return closed + late;
+        Told(late);
+    }
+
+    private void Told(int count)
+    {
+        Interlocked.Add(ref _told, count);
+        _metrics.Closed(DrainMetrics.GoingAway, count);
     }
 
     private int GoAway(Session session)
@@ -177,6 +210,7 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
         while (_registry.Count > 0 && _timeProvider.GetElapsedTime(started) < timeout)
         {
             await DelayAsync(SettleInterval, cancellationToken);
+            TellLateSessions();
         }
     }
 
@@ -203,8 +237,8 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
         [LoggerMessage(2, LogLevel.Information, "Drain: {Closed} sessions told to go away, {Remaining} still open, {ElapsedSeconds:F1} s of the {WindowSeconds} s window gone.", EventName = "DrainProgress")]
         public static partial void Progress(ILogger logger, int closed, int remaining, double elapsedSeconds, double windowSeconds);
 
-        [LoggerMessage(3, LogLevel.Information, "Drain completed in {ElapsedSeconds:F1} s: {Closed} sessions closed, {Aborted} aborted.", EventName = "DrainCompleted")]
-        public static partial void Completed(ILogger logger, int closed, int aborted, double elapsedSeconds);
+        [LoggerMessage(3, LogLevel.Information, "Drain completed in {ElapsedSeconds:F1} s: {Told} sessions told to go away, {Aborted} aborted (still open at the end).", EventName = "DrainCompleted")]
+        public static partial void Completed(ILogger logger, int told, int aborted, double elapsedSeconds);
 
         [LoggerMessage(4, LogLevel.Warning, "Drain cut short by the host's shutdown timeout with {Remaining} sessions open; they are aborted.", EventName = "DrainCut")]
         public static partial void Cut(ILogger logger, int remaining);

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Drain;
 
 /// <summary>
-/// Sets the host's shutdown timeout to the drain's budget (<see cref="DrainOptions.ShutdownBudget"/>), so the two
-/// can never disagree: the host's default of 30 s would abort a 30 s drain window before it ends.
+/// Raises the host's shutdown timeout to the drain's budget (<see cref="DrainOptions.ShutdownBudget"/>) when it is
+/// shorter, so the two can never disagree: the host's default of 30 s would abort a 30 s drain window before it ends.
 /// </summary>
 internal sealed class DrainShutdownTimeout : IConfigureOptions<HostOptions>
 {
@@ -22,7 +22,12 @@ internal sealed class DrainShutdownTimeout : IConfigureOptions<HostOptions>
     {
         try
         {
-            options.ShutdownTimeout = _drain.Value.ShutdownBudget(_heartbeat.Value.CloseTimeout);
+            // Never shorter than the drain needs; an operator's longer timeout stands.
+            var budget = _drain.Value.ShutdownBudget(_heartbeat.Value.CloseTimeout);
+            if (options.ShutdownTimeout < budget)
+            {
+                options.ShutdownTimeout = budget;
+            }
         }
         catch (Exception exception) when (exception is OptionsValidationException or InvalidOperationException)
         {

@@ -38,12 +38,25 @@ internal sealed partial class CertificateReloader : IDisposable
         _keyPem = File.ReadAllBytes(options.KeyFile);
         _current = Load(_certificatePem, _keyPem);
         Log.Loaded(_logger, Leaf.Subject, Leaf.Thumbprint, Leaf.NotAfter);
-        _timer = timeProvider.CreateTimer(static state => ((CertificateReloader)state!).Check(), this, options.ReloadInterval, options.ReloadInterval);
+        _timer = timeProvider.CreateTimer(static state => ((CertificateReloader)state!).OnTimer(), this, options.ReloadInterval, options.ReloadInterval);
     }
 
     public SslStreamCertificateContext Current => Volatile.Read(ref _current);
 
     private X509Certificate2 Leaf => Current.TargetCertificate;
+
+    /// <summary>An exception escaping a timer callback would end the process: none does.</summary>
+    private void OnTimer()
+    {
+        try
+        {
+            Check();
+        }
+        catch (Exception exception)
+        {
+            Log.CheckFailed(_logger, exception);
+        }
+    }
 
     /// <summary>Reloads the pair if either file changed; true when a new certificate is now in use.</summary>
     internal bool Check()
@@ -127,5 +140,8 @@ internal sealed partial class CertificateReloader : IDisposable
 
         [LoggerMessage(4, LogLevel.Warning, "TLS certificate files {CertificateFile} and {KeyFile} cannot be read ({Problem}); the running certificate stays.", EventName = "CertificateReadFailed")]
         public static partial void ReadFailed(ILogger logger, string certificateFile, string keyFile, string problem);
+
+        [LoggerMessage(5, LogLevel.Error, "TLS certificate check failed; the running certificate stays and the next check runs as planned.", EventName = "CertificateCheckFailed")]
+        public static partial void CheckFailed(ILogger logger, Exception exception);
     }
 }

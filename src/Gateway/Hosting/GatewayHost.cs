@@ -19,14 +19,14 @@ public static class GatewayHost
         ["Logging:LogLevel:Yarp.ReverseProxy.LoadBalancing"] = "Error",
     };
 
-    /// <summary>Names an extra JSON configuration file (a mounted ConfigMap), as an environment variable or <c>--config</c>.</summary>
+    /// <summary>The environment variable naming an extra JSON configuration file (a mounted ConfigMap).</summary>
     public const string ConfigFileVariable = "GATEWAY_CONFIG";
 
     public static WebApplicationBuilder CreateBuilder(WebApplicationOptions options)
     {
         var builder = WebApplication.CreateBuilder(options);
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = Defaults });
-        AddConfigFile(builder.Configuration);
+        AddConfigFile(builder.Configuration, builder.Environment.ContentRootPath);
         var gateway = builder.Services.AddGateway(builder.Configuration);
         if (builder.Environment.IsDevelopment())
         {
@@ -37,21 +37,21 @@ public static class GatewayHost
     }
 
     /// <summary>
-    /// The file named by <c>GATEWAY_CONFIG</c> (or <c>--config</c>) goes above appsettings and below environment
-    /// variables and the command line, so a single setting can still be overridden in the pod spec. It is
-    /// reloaded on change like appsettings (routes, clusters, admission limits); in Kubernetes set
-    /// <c>DOTNET_USE_POLLING_FILE_WATCHER=true</c>, because a ConfigMap update swaps a symlink that inotify misses.
-    /// A missing file is a configuration error (exit code 78).
+    /// The file named by the environment variable <c>GATEWAY_CONFIG</c> (relative paths from the content root) goes
+    /// above appsettings and below environment variables and the command line, so a single setting can still be
+    /// overridden in the pod spec. It is reloaded on change like appsettings (routes, clusters, admission limits);
+    /// in Kubernetes set <c>DOTNET_USE_POLLING_FILE_WATCHER=true</c>, because a ConfigMap update swaps a symlink
+    /// that inotify misses. A missing or unreadable file is a configuration error (exit code 78).
     /// </summary>
-    private static void AddConfigFile(ConfigurationManager configuration)
+    private static void AddConfigFile(ConfigurationManager configuration, string contentRoot)
     {
-        var path = configuration["config"] ?? configuration[ConfigFileVariable];
+        var path = Environment.GetEnvironmentVariable(ConfigFileVariable);
         if (string.IsNullOrWhiteSpace(path))
         {
             return;
         }
 
-        path = Path.GetFullPath(path);
+        path = Path.GetFullPath(path, contentRoot);
         if (!File.Exists(path))
         {
             throw new GatewayConfigurationException([$"{ConfigFileVariable}: configuration file '{path}' does not exist."]);
@@ -74,7 +74,15 @@ public static class GatewayHost
             }
         }
 
-        sources.Insert(lastJson + 1, source);
+        try
+        {
+            // The configuration manager loads a source as it is added.
+            sources.Insert(lastJson + 1, source);
+        }
+        catch (InvalidDataException exception)
+        {
+            throw new GatewayConfigurationException([$"{ConfigFileVariable}: configuration file '{path}' is not valid JSON: {exception.InnerException?.Message ?? exception.Message}"]);
+        }
     }
 
     public static WebApplication Build(WebApplicationBuilder builder)

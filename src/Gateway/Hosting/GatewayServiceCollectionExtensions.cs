@@ -116,6 +116,7 @@ public static class GatewayServiceCollectionExtensions
         // and writes it under $HOME/.aspnet (with a warning) although the ephemeral provider never reads it: a
         // write per start, refused on a read-only root filesystem. Nothing here needs the key ring.
         var keyRingLoader = services.FirstOrDefault(static service => service.ServiceType == typeof(IHostedService)
+            && !service.IsKeyedService
             && service.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService");
         if (keyRingLoader is not null)
         {

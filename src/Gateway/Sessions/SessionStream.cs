@@ -285,11 +285,18 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             return 0;
         }
 
+        var goingAway = Volatile.Read(ref _goingAway) != 0;
+        if (goingAway && !ReadEnded && _filter.OutputAtFrameBoundary)
+        {
+            // Told to go away between two frames: the backend's close follows what was passed on so far.
+            Volatile.Write(ref _readEnded, 1);
+        }
+
         if (ReadEnded)
         {
             // The gateway closed the session: what the client sends now (its close reply) has nowhere to go.
             // After a go-away the frames are still followed, so the client's close reply is recognised.
-            if (Volatile.Read(ref _goingAway) != 0)
+            if (goingAway)
             {
                 Follow(buffer[..(restored + count)]);
             }
@@ -319,6 +326,12 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         if (result.Rejected)
         {
             Refuse(result.Rejection);
+        }
+        else if (goingAway && _filter.OutputAtFrameBoundary)
+        {
+            // Told to go away inside a frame: the frame (with whatever whole frames came with it) is finished,
+            // and the backend's close, waiting for a frame boundary, goes after it.
+            Volatile.Write(ref _readEnded, 1);
         }
 
         return result.Length;
@@ -406,10 +419,14 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         SendCloses(status, reason);
     }
 
+    /// <remarks>
+    /// The relay's next read decides where the client's stream ends: at once when the bytes passed on so far end
+    /// between two frames, else at the end of the frame in progress, so the backend never gets a truncated frame
+    /// (its close waits for a frame boundary that would otherwise never come).
+    /// </remarks>
     public void GoAway(string reason)
     {
         Volatile.Write(ref _goingAway, 1);
-        Volatile.Write(ref _readEnded, 1);
         QueueBackendClose(reason);
     }
 

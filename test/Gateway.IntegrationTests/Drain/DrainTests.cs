@@ -8,8 +8,9 @@ using Gateway.IntegrationTests.Infrastructure;
 namespace Gateway.IntegrationTests.Drain;
 
 /// <summary>
-/// Issue 5, acceptance 1: the built gateway as its own process with 300 chatting sessions (half over HTTP/1.1
-/// backend legs, half multiplexed over HTTP/2), then SIGTERM as Kubernetes sends it.
+/// Issue 5, acceptance 1: the built gateway as its own process with 300 chatting sessions (clients over HTTP/1.1
+/// and over h2c, backend legs over HTTP/1.1 and multiplexed over HTTP/2, every combination), then SIGTERM as
+/// Kubernetes sends it.
 /// </summary>
 [Collection(TimingCollection.Name)]
 public sealed partial class DrainTests
@@ -25,15 +26,20 @@ public sealed partial class DrainTests
         await using var h1Backend = await EchoBackend.StartAsync();
         await using var h2Backend = await EchoBackend.StartAsync(http2: true);
         await using var gateway = StartGateway(h1Backend.Address, h2Backend.Address);
-        var (publicPort, managementPort) = await GatewayProcess.PortsAsync(gateway);
+        var (publicPort, h2cPort, managementPort) = await GatewayProcess.AllPortsAsync(gateway);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{managementPort}"), Timeout = TimeSpan.FromSeconds(5) };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
 
         var sockets = new ClientWebSocket[Sessions];
+        using var connecting = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         for (var batch = 0; batch < Sessions; batch += 50)
         {
             await Task.WhenAll(Enumerable.Range(batch, 50).Select(async i =>
-                sockets[i] = await WebSocketClient.ConnectAsync(new Uri($"ws://127.0.0.1:{publicPort}/{(i % 2 == 0 ? "h1" : "h2")}/chat?id=drain-{i}"))));
+            {
+                var h2Client = i % 4 >= 2;
+                var uri = new Uri($"ws://127.0.0.1:{(h2Client ? h2cPort : publicPort)}/{(i % 2 == 0 ? "h1" : "h2")}/chat?id=drain-{i}");
+                sockets[i] = await WebSocketClient.ConnectAsync(uri, h2Client ? ClientProtocol.H2 : ClientProtocol.Http11, cancellationToken: connecting.Token);
+            }));
         }
 
         var clock = Stopwatch.StartNew();
@@ -91,7 +97,7 @@ public sealed partial class DrainTests
         Assert.True(exitedAfter < Delay + Window + TimeSpan.FromSeconds(3), $"exited {exitedAfter.TotalSeconds:F1} s after SIGTERM");
         Assert.Contains($"Drain started: {Sessions} sessions", gateway.StandardOutput, StringComparison.Ordinal);
         Assert.Matches(DrainCompletedRegex(), gateway.StandardOutput);
-        Assert.Contains($"{Sessions} sessions closed, 0 aborted", gateway.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"{Sessions} sessions told to go away, 0 aborted", gateway.StandardOutput, StringComparison.Ordinal);
 
         Console.WriteLine($"drain: {results.Sum(r => r.Sent)} sent, {results.Sum(r => r.Echoed)} echoed, {unanswered.Length} in flight at the close (max {(unanswered.Length == 0 ? 0 : unanswered.Max(r => (r.ClosedAt - r.LastSentAt).TotalMilliseconds)):F0} ms before it); quarters {string.Join("/", perQuarter)}; readiness failed {notReadyAfter.TotalMilliseconds:F0} ms after SIGTERM; exit {exitedAfter.TotalSeconds:F2} s");
     }
@@ -155,6 +161,10 @@ public sealed partial class DrainTests
     private static ExternalProcess StartGateway(string h1Backend, string h2Backend) => GatewayProcess.Start("Production", new Dictionary<string, string>
     {
         ["Gateway__Admission__PerClient__PermitsPerSecond"] = "0",
+        ["Gateway__Server__PublicH2c__Address"] = "127.0.0.1",
+        ["Gateway__Server__PublicH2c__Port"] = "0",
+        // The h2c clients share one connection: room for all their streams.
+        ["Gateway__Server__Limits__MaxStreamsPerConnection"] = "1000",
         ["Gateway__Drain__Delay"] = Delay.ToString("c"),
         ["Gateway__Drain__Window"] = Window.ToString("c"),
         ["Gateway__Drain__BatchInterval"] = "00:00:00.100",

@@ -95,12 +95,27 @@ public sealed class ProcessTests
     }
 
     [Fact]
-    public async Task ConfigFile_Missing_IsAConfigurationError()
+    public async Task ConfigFile_MissingOrBroken_IsAConfigurationError()
     {
-        await using var gateway = StartGateway("Production", new Dictionary<string, string> { ["GATEWAY_CONFIG"] = "/nonexistent/gateway.json" });
+        await using (var missing = StartGateway("Production", new Dictionary<string, string> { ["GATEWAY_CONFIG"] = "/nonexistent/gateway.json" }))
+        {
+            Assert.Equal(78, await missing.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("GATEWAY_CONFIG: configuration file '/nonexistent/gateway.json' does not exist.", missing.StandardError, StringComparison.Ordinal);
+        }
 
-        Assert.Equal(78, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Contains("GATEWAY_CONFIG: configuration file '/nonexistent/gateway.json' does not exist.", gateway.StandardError, StringComparison.Ordinal);
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, """{ "Gateway": { "Drain": { "Window": "00:00:20", } """);
+            await using var broken = StartGateway("Production", new Dictionary<string, string> { ["GATEWAY_CONFIG"] = file });
+            Assert.Equal(78, await broken.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains($"GATEWAY_CONFIG: configuration file '{file}' is not valid JSON", broken.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", broken.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     /// <summary>The image runs with a read-only root filesystem: a start writes nothing to disk and warns of nothing.</summary>

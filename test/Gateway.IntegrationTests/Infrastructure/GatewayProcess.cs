@@ -30,10 +30,18 @@ public static partial class GatewayProcess
     /// <summary>The ports from the start-up log line, once the gateway listens.</summary>
     public static async Task<(int Public, int Management)> PortsAsync(ExternalProcess gateway)
     {
-        var match = await gateway.WaitForOutputAsync(ListeningRegex(), TimeSpan.FromSeconds(30));
-        return (int.Parse(match.Groups["public"].Value), int.Parse(match.Groups["management"].Value));
+        var (publicPort, _, management) = await AllPortsAsync(gateway);
+        return (publicPort, management);
     }
 
-    [GeneratedRegex(@"Gateway listening: public http://127\.0\.0\.1:(?<public>\d+), management http://127\.0\.0\.1:(?<management>\d+)")]
+    /// <summary>The same with the h2c listener's port (0 when there is none).</summary>
+    public static async Task<(int Public, int H2c, int Management)> AllPortsAsync(ExternalProcess gateway)
+    {
+        var match = await gateway.WaitForOutputAsync(ListeningRegex(), TimeSpan.FromSeconds(30));
+        var h2c = match.Groups["h2c"].Success ? int.Parse(match.Groups["h2c"].Value) : 0;
+        return (int.Parse(match.Groups["public"].Value), h2c, int.Parse(match.Groups["management"].Value));
+    }
+
+    [GeneratedRegex(@"Gateway listening: public http://127\.0\.0\.1:(?<public>\d+)(, public h2c http://127\.0\.0\.1:(?<h2c>\d+))?, management http://127\.0\.0\.1:(?<management>\d+)")]
     private static partial Regex ListeningRegex();
 }

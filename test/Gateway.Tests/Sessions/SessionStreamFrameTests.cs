@@ -133,6 +133,50 @@ public sealed class SessionStreamFrameTests
         Assert.Equal(0, await stream.ReadAsync(new byte[4096]));
     }
 
+    [Fact]
+    public async Task GoAway_InsideAClientFrame_LetsTheFrameFinish_ThenTheBackendGetsItsClose()
+    {
+        var (stream, _) = Open();
+        var frame = WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[1000], mask: true);
+        var after = WebSocketFrames.Encode(WebSocketOpcode.Text, "too late"u8, mask: true);
+        var buffer = new byte[4096];
+
+        await WriteFromClientAsync(frame[..300]);
+        var read = await stream.ReadAsync(buffer);
+        await _backendLeg.WriteAsync(buffer.AsMemory(0, read));
+        ((ISessionChannel)stream).GoAway("going away");
+        Assert.Equal(300, _toBackend.Length);
+
+        await WriteFromClientAsync(frame[300..]);
+        read = await stream.ReadAsync(buffer);
+        await _backendLeg.WriteAsync(buffer.AsMemory(0, read));
+        Assert.Equal(frame, _toBackend.ToArray()[..frame.Length]);
+        AssertBackendGotClose(1001, "going away");
+
+        // The client's stream ends there: a frame it sends after that goes nowhere.
+        await WriteFromClientAsync(after);
+        Assert.Equal(0, await stream.ReadAsync(buffer));
+        Assert.Equal(frame.Length + 4 + "going away".Length + 4, _toBackend.Length);
+    }
+
+    [Fact]
+    public async Task GoAway_BetweenFrames_ClosesTheBackendAtOnce_AndPassesNothingMore()
+    {
+        var (stream, _) = Open();
+        var frame = WebSocketFrames.Encode(WebSocketOpcode.Text, "accepted"u8, mask: true);
+        var buffer = new byte[4096];
+        await WriteFromClientAsync(frame);
+        var read = await stream.ReadAsync(buffer);
+        await _backendLeg.WriteAsync(buffer.AsMemory(0, read));
+
+        ((ISessionChannel)stream).GoAway("going away");
+        AssertBackendGotClose(1001, "going away");
+
+        await WriteFromClientAsync(WebSocketFrames.Encode(WebSocketOpcode.Text, "in flight"u8, mask: true));
+        Assert.Equal(0, await stream.ReadAsync(buffer));
+        Assert.Equal(frame, _toBackend.ToArray()[..frame.Length]);
+    }
+
     private (SessionStream Stream, Session Session) Open(ClientFrameLimits? limits = null)
     {
         var session = _registry.Open(TestServices.StartInfo(policy: TestServices.Policy(TimeProvider.System, limits: limits ?? ClientFrameLimits.Unlimited)));
