@@ -70,12 +70,14 @@ internal sealed class LoadTestResult
         };
         if (options.Command == LoadTestCommand.Echo)
         {
+            // Requested: the messages scheduled (rate × --duration); achieved: those echoed, over the sending time.
             var seconds = (messagingTime ?? elapsed).TotalSeconds;
+            var scheduled = (options.Duration ?? elapsed).TotalSeconds;
             result.Messages = new MessageCounts
             {
                 RequestedRate = options.Rate,
-                DurationSeconds = seconds,
-                Requested = (long)Math.Round(options.Rate * seconds),
+                DurationSeconds = scheduled,
+                Requested = (long)Math.Round(options.Rate * scheduled),
                 Sent = metrics.Sent,
                 Received = metrics.Received,
                 AchievedRate = seconds > 0 ? metrics.Received / seconds : 0,
