@@ -52,7 +52,11 @@ internal static class LoadTestRunner
             result = await RunHereAsync(options, worker: false, cancellationToken);
         }
 
-        ResultTable.Write(result, AnsiConsole.Console);
+        // Redirected output (a script, a CI log) gets the tables without colour codes.
+        var console = Console.IsOutputRedirected
+            ? AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors })
+            : AnsiConsole.Console;
+        ResultTable.Write(result, console);
         if (options.JsonFile is { } json)
         {
             await File.WriteAllTextAsync(json, result.ToJson(), CancellationToken.None);
