@@ -17,6 +17,17 @@ public static class Paths
         }
     }
 
+    /// <summary>The load generator built by the same run (the test project references it without its assembly).</summary>
+    public static string LoadTestDll
+    {
+        get
+        {
+            var configuration = typeof(Paths).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+            var path = Path.Combine(RepositoryRoot, "src", "Gateway.LoadTest", "bin", configuration, "net10.0", "Gateway.LoadTest.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first.", path);
+        }
+    }
+
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
