@@ -84,6 +84,25 @@ public sealed class HelmChartTests
         Assert.Contains("terminationGracePeriodSeconds (60) must be at least drain.preStopSleepSeconds + delaySeconds + windowSeconds + closeTimeoutSeconds + 10 = 80", error, StringComparison.Ordinal);
     }
 
+    [RequiresToolFact("helm")]
+    public async Task ConflictingValues_FailTheInstall_SayingWhich()
+    {
+        foreach (var (set, message) in new[]
+        {
+            ("gateway.Drain.Window=00:05:00", "gateway.Drain is set from drain.*"),
+            ("gateway.Heartbeat.CloseTimeout=00:01:00", "gateway.Heartbeat.CloseTimeout is set from drain.closeTimeoutSeconds"),
+            ("tls.enabled=true", "tls.secretName is required"),
+        })
+        {
+            var (exitCode, _, error) = await HelmAsync(["template", "gw", Chart, "--set", set]);
+            Assert.True(exitCode != 0 && error.Contains(message, StringComparison.Ordinal), $"--set {set}: exit {exitCode}, {error}");
+        }
+
+        var (minMaxExit, _, minMaxError) = await HelmAsync(["template", "gw", Chart, "--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=5", "--set", "autoscaling.maxReplicas=3"]);
+        Assert.NotEqual(0, minMaxExit);
+        Assert.Contains("autoscaling.minReplicas (5) is above autoscaling.maxReplicas (3)", minMaxError, StringComparison.Ordinal);
+    }
+
     [RequiresToolFact("helm", "node", "node:yaml")]
     public async Task Probes_UseTheManagementPort_AndOnlyTheManagementServiceExposesIt()
     {
