@@ -17,7 +17,7 @@ internal static class HoldScenario
         var sessions = await SessionOpener.OpenAsync(options, connector, metrics, _ => null, 256, timestamps: false, cancellationToken);
         var holdEnd = Stopwatch.GetTimestamp() + Clock.Ticks(options.Hold);
         var keepalive = options.Keepalive > TimeSpan.Zero ? Clock.Ticks(options.Keepalive) : long.MaxValue;
-        var nextKeepalive = Stopwatch.GetTimestamp() + keepalive;
+        var nextKeepalive = keepalive == long.MaxValue ? long.MaxValue : Stopwatch.GetTimestamp() + keepalive;
         while (!cancellationToken.IsCancellationRequested && Stopwatch.GetTimestamp() < holdEnd)
         {
             var due = Math.Min(holdEnd, nextKeepalive);
