@@ -112,6 +112,22 @@ public sealed class LoadTestToolTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(metrics.Sum("gateway_relayed_messages_total", ("route", routeId)) >= 2 * 10 * 3, "keepalive messages (and their echoes) every 0.5 s on 10 sessions for 2 s");
     }
 
+    /// <summary>The plain case, no keepalive: it once crashed at once (an overflowing "never" deadline).</summary>
+    [Fact]
+    public async Task Hold_WithoutKeepalive_OverHttp11_HoldsAndClosesCleanly()
+    {
+        var settings = new GatewaySettings();
+        settings.Route("lt", "/lt", settings.Cluster("lt", _backend.Address));
+        await using var gateway = await GatewayInstance.StartAsync(settings);
+
+        var json = await RunToolAsync(["hold", "--url", gateway.Ws("/lt/hold").ToString(), "--sessions", "5", "--ramp", "50", "--hold", "1"]);
+
+        var sessions = json.RootElement.GetProperty("sessions");
+        Assert.Equal(5, sessions.GetProperty("opened").GetInt64());
+        Assert.Equal(5, sessions.GetProperty("openAtEnd").GetInt64());
+        Assert.Equal(0, json.RootElement.GetProperty("failureCount").GetInt64());
+    }
+
     /// <summary>Every line of one event from this test's own gateway (SessionClosed does not name the route).</summary>
     private static List<string> Logged(GatewayInstance gateway, string eventName) =>
         [.. gateway.Logs.Entries.Where(e => e.EventId.Name == eventName).Select(e => e.Message)];
