@@ -72,27 +72,16 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
     /// </summary>
     public Task DrainAsync(CancellationToken cancellationToken)
     {
-        var drain = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (Interlocked.CompareExchange(ref _drain, drain.Task, null) is { } running)
+        // Created cold, started only by the caller that installs it.
+        var start = new Task<Task>(() => RunAsync(cancellationToken));
+        var drain = start.Unwrap();
+        if (Interlocked.CompareExchange(ref _drain, drain, null) is { } running)
         {
             return running;
         }
 
-        _ = RunAsync(drain, cancellationToken);
-        return drain.Task;
-    }
-
-    private async Task RunAsync(TaskCompletionSource completion, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await RunAsync(cancellationToken);
-            completion.SetResult();
-        }
-        catch (Exception exception)
-        {
-            completion.SetException(exception);
-        }
+        start.Start(TaskScheduler.Default);
+        return drain;
     }
 
     private async Task RunAsync(CancellationToken cancellationToken)

@@ -307,10 +307,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         var result = _filter.Filter(buffer[..(restored + count)]);
         _session.RecordInbound(count, result, _timeProvider.GetTimestamp());
         _metrics.Relayed(_session.RouteId, SessionMetrics.ClientToBackend, count, result.Messages);
-        if (_filter.CloseStatus >= 0 && _session.ClientCloseStatus is null)
-        {
-            _session.RecordClientClose(_filter.CloseStatus);
-        }
+        RecordClientClose();
 
         if (result.PongTimestamp != 0)
         {
@@ -434,12 +431,17 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     private bool Follow(Span<byte> data)
     {
         _filter.Filter(data);
+        RecordClientClose();
+        return _filter.CloseStatus >= 0 || _filter.Error is not null;
+    }
+
+    /// <summary>The client's close frame, once the filter has seen it, goes on the session's record (once).</summary>
+    private void RecordClientClose()
+    {
         if (_filter.CloseStatus >= 0 && _session.ClientCloseStatus is null)
         {
             _session.RecordClientClose(_filter.CloseStatus);
         }
-
-        return _filter.CloseStatus >= 0 || _filter.Error is not null;
     }
 
     public void Abort() => _endHandler?.AbortClient();
@@ -563,7 +565,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 }
             }
         }
-        catch (Exception exception) when (IsTransportFailure(exception) || exception is OperationCanceledException)
+        catch (Exception exception) when (IsTransportFailure(exception))
         {
             // The client left, or the drain aborted it.
         }
