@@ -8,7 +8,8 @@ namespace Gateway.Proxy;
 
 /// <summary>
 /// YARP's client factory with the settings long-lived sessions need: a short connect timeout, TCP keepalive
-/// on every backend socket, and HTTP/2 PINGs so a dead multiplexed backend connection is noticed.
+/// on every backend socket, and HTTP/2 PINGs so a dead multiplexed backend connection is noticed. WebSocket
+/// handshakes over HTTP/2 go through <see cref="SessionHandshakeHandler"/>.
 /// </summary>
 internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
 {
@@ -36,6 +37,9 @@ internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         var keepAlive = options.TcpKeepAlive;
         handler.ConnectCallback = (connection, cancellationToken) => ConnectAsync(connection, keepAlive, cancellationToken);
     }
+
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
+        => new SessionHandshakeHandler(base.WrapHandler(context, handler));
 
     // The cluster's client is rebuilt on config change; keepalive settings are read when it is built.
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) => false;

@@ -59,7 +59,7 @@ internal sealed class BackendLegTransform : ITransformProvider
         }
 
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
-            => _upgrade.WrapBackend(await _inner.ReadAsStreamAsync(cancellationToken));
+            => _upgrade.WrapBackend(await _inner.ReadAsStreamAsync(cancellationToken), cancellationToken);
 
         protected override async Task<Stream> CreateContentReadStreamAsync()
             => _upgrade.WrapBackend(await _inner.ReadAsStreamAsync());

@@ -446,6 +446,32 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     public void Abort() => _endHandler?.AbortClient();
 
+    /// <summary>
+    /// Asked by the backend leg when the relay ends (is cancelled, or disposes it) and no close of the gateway's has
+    /// gone to the backend: the close 1001 "client went away" if the client left without the backend being told,
+    /// else null. That happens when the client's connection is aborted (a reset, or a FIN that Kestrel reports as
+    /// an abort) and YARP cancels the relay before this stream's read sees the end: an idle session's wait for data
+    /// goes to the transport directly, so neither the end nor the cancellation passes through <see cref="ClientEnded"/>.
+    /// </summary>
+    internal byte[]? BackendCloseOnTeardown()
+    {
+        if (_session.ClientCloseStatus is not null || _session.BackendCloseStatus is not null
+            || !(_session.ClientGone || _endHandler?.ClientAborted == true))
+        {
+            return null;
+        }
+
+        _session.MarkClientGone();
+        // As at the client's end of stream: the session is the client's loss, whatever the backend answers.
+        _session.TryBeginGatewayClose(SessionCloseReason.ClientLost, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout);
+        return CloseFrame.ForBackend(CloseFrame.GoingAway, ClientWentAwayReason);
+    }
+
+    /// <summary>How long the gateway waits for a close to be written or answered.</summary>
+    internal TimeSpan CloseTimeout => _timeProvider.GetElapsedTime(0, _session.Policy.CloseTimeout);
+
+    internal TimeProvider TimeProvider => _timeProvider;
+
     private void SendCloses(int status, string reason)
     {
         // The client's first: once it is queued, nothing the backend sends (its close reply comes fast) can
@@ -602,4 +628,7 @@ internal interface IRelayEndHandler
 
     /// <summary>Aborts the client's connection (an unresponsive client, a close handshake that never finished).</summary>
     void AbortClient();
+
+    /// <summary>The client's connection was aborted (reset, or ended without a close) as the server sees it.</summary>
+    bool ClientAborted { get; }
 }

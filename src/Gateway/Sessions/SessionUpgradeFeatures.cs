@@ -30,10 +30,14 @@ internal sealed class SessionUpgrade : IRelayEndHandler
     private readonly ISessionRelayPolicy _policy;
     private readonly SessionProtocol _protocol;
 
+    // Kestrel's own token: further in, the breaker swaps RequestAborted for one that also fires on a handshake timeout.
+    private readonly CancellationToken _clientAborted;
+
     public SessionUpgrade(SessionRegistry registry, HttpContext context, string routeId, ISessionRelayPolicy policy, SessionProtocol protocol)
     {
         _registry = registry;
         _context = context;
+        _clientAborted = context.RequestAborted;
         _routeId = routeId;
         _policy = policy;
         _protocol = protocol;
@@ -79,14 +83,15 @@ internal sealed class SessionUpgrade : IRelayEndHandler
     public string? RefusalReason => _stream?.RefusalReason;
 
     /// <summary>Wraps the backend leg YARP opened, so the gateway can close it with a frame of its own.</summary>
-    public Stream WrapBackend(Stream backend)
+    /// <param name="relayToken">The token YARP relays with (its activity token).</param>
+    public Stream WrapBackend(Stream backend, CancellationToken relayToken = default)
     {
         if (_stream is not { } stream)
         {
             return backend;
         }
 
-        var wrapped = new BackendStream(backend);
+        var wrapped = new BackendStream(backend, stream, relayToken);
         stream.AttachBackend(wrapped);
         return wrapped;
     }
@@ -98,6 +103,8 @@ internal sealed class SessionUpgrade : IRelayEndHandler
         => _policy.FarewellFor(_context, session, JudgeEnd(session), atFrameBoundary);
 
     void IRelayEndHandler.AbortClient() => _context.Abort();
+
+    bool IRelayEndHandler.ClientAborted => _clientAborted.IsCancellationRequested;
 }
 
 /// <summary>Wraps Kestrel's HTTP/1.1 upgrade so the upgraded stream is a <see cref="SessionStream"/>.</summary>

@@ -101,8 +101,10 @@ public sealed class RawBackend : IAsyncDisposable
                 switch (frame.Opcode)
                 {
                     case RawFrame.Close:
-                        await Send(RawFrames.CloseFrame(frame.CloseStatus == 1005 ? 1000 : frame.CloseStatus, "", mask: false));
+                        // Recorded on receipt: a peer that closes its end right after its close frame (as the gateway does
+                        // for a client that went away) may make the reply's write fail, and the close was still received.
                         session.Closed.TrySetResult(frame);
+                        await Send(RawFrames.CloseFrame(frame.CloseStatus == 1005 ? 1000 : frame.CloseStatus, "", mask: false));
                         return;
                     case RawFrame.Ping:
                         await Send(RawFrames.Encode(RawFrame.Pong, frame.Payload, mask: false));

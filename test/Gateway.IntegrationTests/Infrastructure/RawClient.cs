@@ -73,6 +73,13 @@ public sealed class RawClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the connection with a reset (RST) instead of a FIN.</summary>
+    public ValueTask ResetAsync()
+    {
+        _tcp.Client.LingerState = new LingerOption(enable: true, seconds: 0);
+        return DisposeAsync();
+    }
+
     public ValueTask DisposeAsync()
     {
         _tcp.Dispose();
