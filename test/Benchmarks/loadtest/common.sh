@@ -48,11 +48,12 @@ start_backend() { # h1|h2 -> sets backend_port
 }
 
 # Gateway in Release, Production environment, loopback listeners, admission limits far above the load, workstation
-# concurrent GC as in the Dockerfile. Sets gateway_pid, gateway_port, gateway_mgmt.
+# concurrent GC and no thread-pool spinning, as in the Dockerfile. Sets gateway_pid, gateway_port, gateway_mgmt.
+# GATEWAY_EXTRA_ENV: more NAME=value settings for the gateway (space-separated), for tuning experiments.
 start_gateway() { # label h1|h2 backend_port
   local log="$work/gateway-$1.log" version=()
   [ "$2" = h2 ] && version=(ReverseProxy__Clusters__c__HttpRequest__Version=2 ReverseProxy__Clusters__c__HttpRequest__VersionPolicy=RequestVersionExact)
-  env ASPNETCORE_ENVIRONMENT=Production DOTNET_gcServer=0 DOTNET_gcConcurrent=1 \
+  env ASPNETCORE_ENVIRONMENT=Production DOTNET_gcServer=0 DOTNET_gcConcurrent=1 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 \
     Gateway__Server__Public__Address=127.0.0.1 Gateway__Server__Public__Port=0 \
     Gateway__Server__Management__Address=127.0.0.1 Gateway__Server__Management__Port=0 \
     Gateway__Admission__Rate__PermitsPerSecond=100000 Gateway__Admission__Rate__Burst=100000 \
@@ -60,6 +61,7 @@ start_gateway() { # label h1|h2 backend_port
     Gateway__Admission__Watermarks__Low=1000000 Gateway__Admission__Watermarks__High=1000000 Gateway__Admission__Watermarks__Critical=1000000 \
     ReverseProxy__Routes__r__ClusterId=c ReverseProxy__Routes__r__Match__Path='/echo/{**rest}' \
     ReverseProxy__Clusters__c__Destinations__d1__Address="http://127.0.0.1:$3" "${version[@]}" \
+    ${GATEWAY_EXTRA_ENV:-} \
     dotnet "$build/gateway/Gateway.dll" > "$log" 2>&1 &
   gateway_pid=$!; pids+=("$gateway_pid")
   wait_for "$log" 'Gateway listening: public http://127\.0\.0\.1:[0-9]+'
