@@ -41,7 +41,7 @@ internal static class LoadTestCli
     {
         var command = new Command("hold", "Open --sessions sessions at --ramp per second, hold them --hold seconds, close them with 1000.");
         var common = new CommonOptions(command, defaultDuration: null, "Upper bound on the whole run in seconds (default: ramp + hold + connect timeout + 30 s).");
-        var sessions = Add(command, PositiveInt("--sessions", 100, "Sessions to open."));
+        var sessions = Add(command, Sessions(PositiveInt("--sessions", 100, "Sessions to open.")));
         var ramp = Add(command, NonNegative("--ramp", 100, "Sessions started per second; 0 = as fast as --concurrency allows."));
         var hold = Add(command, NonNegative("--hold", 30, "Seconds to hold the sessions open once the ramp is done."));
         var keepalive = Add(command, NonNegative("--keepalive", 0, "Seconds between small keepalive text messages on every session; 0 = none."));
@@ -70,7 +70,7 @@ internal static class LoadTestCli
     {
         var command = new Command("echo", "Open --sessions sessions and send --rate messages per second in all, spread evenly (open loop), for --duration seconds; measure each echo's round trip.");
         var common = new CommonOptions(command, defaultDuration: 10, "Seconds of sending.");
-        var sessions = Add(command, PositiveInt("--sessions", 10, "Sessions to open."));
+        var sessions = Add(command, Sessions(PositiveInt("--sessions", 10, "Sessions to open.")));
         var ramp = Add(command, NonNegative("--ramp", 0, "Sessions started per second; 0 = as fast as --concurrency allows."));
         var concurrency = Add(command, PositiveInt("--concurrency", 64, "Upgrades in flight at most."));
         var rate = Add(command, Positive("--rate", 1000, "Messages per second, all sessions together."));
@@ -124,6 +124,13 @@ internal static class LoadTestCli
         where T : Option
     {
         command.Options.Add(option);
+        return option;
+    }
+
+    /// <summary>A session is one WebSocket connection: <c>--connections</c> is the same option (the name other load tools use).</summary>
+    private static Option<int> Sessions(Option<int> option)
+    {
+        option.Aliases.Add("--connections");
         return option;
     }
 

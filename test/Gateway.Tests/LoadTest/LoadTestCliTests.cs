@@ -58,6 +58,17 @@ public sealed class LoadTestCliTests
         Assert.Equal(["127.0.0.3"], share.SourceAddresses.Select(a => a.ToString()));
     }
 
+    [Theory]
+    [InlineData("echo --url ws://127.0.0.1:8080/echo --connections 1000 --rate 2000 --duration 20", 1000)]
+    [InlineData("hold --url ws://127.0.0.1:8080/echo --connections 40 --hold 1", 40)]
+    public async Task Connections_IsAnotherNameForSessions(string arguments, int sessions)
+    {
+        // The first is the acceptance command, word for word.
+        var (exitCode, error, options) = await RunAsync(arguments.Split(' '));
+        Assert.True(exitCode == 0, error);
+        Assert.Equal(sessions, options!.Sessions);
+    }
+
     [Fact]
     public async Task Hold_Defaults_BoundTheRun()
     {
