@@ -62,7 +62,10 @@ public sealed class FaultyBackend : IAsyncDisposable
                 case BackendFault.AcceptThenAbort:
                     using (await context.WebSockets.AcceptWebSocketAsync())
                     {
-                        await Task.Delay(50);
+                        // Long enough for a loaded machine's gateway to have read the 101 (a reset that arrives
+                        // first discards it unread: the gateway then answers 502, seen in CI at 50 ms), well inside
+                        // the tests' early-abort window.
+                        await Task.Delay(300);
                         context.Abort();
                     }
 
