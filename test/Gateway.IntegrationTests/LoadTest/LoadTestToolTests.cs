@@ -56,6 +56,26 @@ public sealed class LoadTestToolTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(20, _backend.SessionsAccepted);
     }
 
+    /// <summary>
+    /// The acceptance command (<c>echo --connections 1000 --rate 2000 --duration 20</c> against the README's
+    /// demo), scaled to 500 sessions and 3 s: the Development demo admits a load test from one address (its
+    /// per-client burst is 2,000; production's 200 refused most of these with 429).
+    /// </summary>
+    [Fact]
+    public async Task Echo_AgainstTheDevelopmentDemo_FromOneAddress_OpensEverySession()
+    {
+        await using var gateway = GatewayProcess.Start("Development", new Dictionary<string, string>());
+        var (port, _) = await GatewayProcess.PortsAsync(gateway);
+
+        var json = await RunToolAsync(["echo", "--url", $"ws://127.0.0.1:{port}/echo", "--connections", "500", "--rate", "1000", "--duration", "3"]);
+
+        var sessions = json.RootElement.GetProperty("sessions");
+        Assert.Equal(500, sessions.GetProperty("opened").GetInt64());
+        Assert.Equal(0, sessions.GetProperty("failed").GetInt64());
+        var messages = json.RootElement.GetProperty("messages");
+        Assert.InRange(messages.GetProperty("received").GetInt64(), 2400, 3600);
+    }
+
     [Fact]
     public async Task Storm_AgainstATightAdmission_CountsRejectionsByStatus_WithRetryAfter()
     {
