@@ -39,10 +39,13 @@ internal readonly record struct AdmissionDecision(AdmissionRejection Rejection, 
 }
 
 /// <summary>An admitted session's hold on the watermark and on its client's session count, released when it ends.</summary>
-internal sealed class AdmissionTicket : Sessions.IClientAddressFeature
+internal sealed class AdmissionTicket : Sessions.IClientAddressFeature, Sessions.ISessionEndListener
 {
-    internal AdmissionTicket(IPAddress clientAddress, ClientSessionCounter.Entry clientEntry)
+    private readonly AdmissionController _controller;
+
+    internal AdmissionTicket(AdmissionController controller, IPAddress clientAddress, ClientSessionCounter.Entry clientEntry)
     {
+        _controller = controller;
         ClientAddress = clientAddress;
         ClientEntry = clientEntry;
     }
@@ -50,6 +53,9 @@ internal sealed class AdmissionTicket : Sessions.IClientAddressFeature
     public IPAddress ClientAddress { get; }
 
     internal ClientSessionCounter.Entry ClientEntry { get; }
+
+    /// <summary>A lean session's end gives its slot back (on the YARP path the admission middleware does).</summary>
+    void Sessions.ISessionEndListener.OnSessionEnded(Sessions.Session session, Sessions.SessionCloseReason reason) => _controller.Release(this);
 }
 
 /// <summary>
@@ -205,7 +211,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
 
         NoteCount(count);
         _metrics.Admitted(route);
-        ticket = new AdmissionTicket(client, entry);
+        ticket = new AdmissionTicket(this, client, entry);
         return default;
     }
 

@@ -89,7 +89,15 @@ internal sealed partial class AdmissionMiddleware
         }
         finally
         {
-            _controller.Release(ticket);
+            if (context.Features.Get<ISessionUpgradeFeature>() is { OutlivesRequest: true } lifetime)
+            {
+                // The session has left the request (the lean path): it keeps its slot until it ends.
+                lifetime.OnEnded(ticket);
+            }
+            else
+            {
+                _controller.Release(ticket);
+            }
         }
     }
 

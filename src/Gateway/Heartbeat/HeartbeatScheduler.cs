@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
+using Gateway.Frames;
 using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.Options;

@@ -65,6 +65,8 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
                 });
             }
 
+            // Above TLS, below the HTTP layer: sessions leave their request after the handshake (the lean path).
+            listener.Use(Relay.LeanConnectionMiddleware.Create);
             _listeners.SetPublic(listener, options.Public.Tls is not null);
         });
 

@@ -1,6 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Net.Sockets;
-using Gateway.Hosting;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -35,28 +33,35 @@ internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         // http.client.* metrics (backend connections, queueing) belong to this gateway's meters.
         handler.MeterFactory = _meterFactory;
         var keepAlive = options.TcpKeepAlive;
-        handler.ConnectCallback = (connection, cancellationToken) => ConnectAsync(connection, keepAlive, cancellationToken);
+        handler.ConnectCallback = (connection, cancellationToken) => BackendSockets.ConnectAsync(connection.DnsEndPoint, keepAlive, cancellationToken);
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
-        => new SessionHandshakeHandler(base.WrapHandler(context, handler));
+        => new LeanUpgradeHandler(new SessionHandshakeHandler(base.WrapHandler(context, handler)), LeanClientFor(context, handler));
+
+    /// <summary>
+    /// The lean connector with the cluster's client settings, or null where it cannot stand in for SocketsHttpHandler:
+    /// a web proxy (it does not tunnel through one) or a connection limit per server (it does not queue).
+    /// </summary>
+    private Http11UpgradeClient? LeanClientFor(ForwarderHttpClientContext context, HttpMessageHandler handler)
+    {
+        var config = context.NewConfig;
+        if (config.WebProxy?.Address is not null || config.MaxConnectionsPerServer is not null)
+        {
+            return null;
+        }
+
+        var options = _options.CurrentValue;
+        return new Http11UpgradeClient(
+            options.ConnectTimeout,
+            options.TcpKeepAlive,
+            config.SslProtocols ?? System.Security.Authentication.SslProtocols.None,
+            config.DangerousAcceptAnyServerCertificate ?? false,
+            (handler as SocketsHttpHandler)?.MaxResponseHeadersLength * 1024 ?? 64 * 1024,
+            config.RequestHeaderEncoding is { } request ? System.Text.Encoding.GetEncoding(request) : null,
+            config.ResponseHeaderEncoding is { } response ? System.Text.Encoding.GetEncoding(response) : null);
+    }
 
     // The cluster's client is rebuilt on config change; keepalive settings are read when it is built.
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) => false;
-
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            keepAlive.Apply(socket);
-            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
 }

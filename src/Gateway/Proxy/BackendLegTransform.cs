@@ -1,12 +1,12 @@
 using System.Net;
-using Gateway.Sessions;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace Gateway.Proxy;
 
 /// <summary>
-/// On every route: when a backend accepts a WebSocket (101, or 200 to an HTTP/2 extended CONNECT), hands the
+/// On every route: marks the upgrade requests whose session may take the lean path for the lean connector
+/// (<see cref="LeanUpgradeHandler"/>); and when a backend accepts a WebSocket (101, or 200 to an HTTP/2 extended CONNECT), hands the
 /// backend leg YARP is about to open to the session (<see cref="SessionUpgrade.WrapBackend"/>), so the gateway
 /// can send the backend a close frame of its own, and notes whether <c>permessage-deflate</c> was agreed (RSV1
 /// is then legal on client frames). YARP runs response transforms after copying the headers and before it
@@ -22,22 +22,40 @@ internal sealed class BackendLegTransform : ITransformProvider
     {
     }
 
-    public void Apply(TransformBuilderContext context) => context.AddResponseTransform(static transform =>
+    public void Apply(TransformBuilderContext context)
     {
-        var response = transform.ProxyResponse;
-        if (response is null || transform.HttpContext.Features.Get<SessionUpgrade>() is not { } upgrade || !IsAccepted(response))
+        // After the route's own request transforms: the lean connector sends the request exactly as they left it.
+        context.AddRequestTransform(static transform =>
         {
+            if (transform.HttpContext.Features.Get<SessionUpgrade>() is { LeanEligible: true } upgrade)
+            {
+                transform.ProxyRequest.Options.Set(LeanUpgradeHandler.SessionKey, upgrade);
+            }
+
             return default;
-        }
-
-        if (response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var extensions))
+        });
+        context.AddResponseTransform(static transform =>
         {
-            upgrade.Compressed = extensions.Any(value => value.Contains("permessage-deflate", StringComparison.OrdinalIgnoreCase));
-        }
+            var response = transform.ProxyResponse;
+            if (response is null || transform.HttpContext.Features.Get<SessionUpgrade>() is not { } upgrade || !IsAccepted(response))
+            {
+                return default;
+            }
 
-        response.Content = new BackendLegContent(response.Content, upgrade);
-        return default;
-    });
+            if (response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var extensions))
+            {
+                upgrade.Compressed = extensions.Any(value => value.Contains("permessage-deflate", StringComparison.OrdinalIgnoreCase));
+            }
+
+            if (response.Content is not UpgradedBackendContent)
+            {
+                // The YARP path: YARP relays between this leg and the client's.
+                response.Content = new BackendLegContent(response.Content, upgrade);
+            }
+
+            return default;
+        });
+    }
 
     private static bool IsAccepted(HttpResponseMessage response)
         => response.StatusCode == HttpStatusCode.SwitchingProtocols

@@ -1,7 +1,8 @@
+using Gateway.Frames;
+using Gateway.Relay;
 using Gateway.Resilience;
 using Gateway.Sessions;
 using Yarp.ReverseProxy;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace Gateway.Proxy;
@@ -45,22 +46,21 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             _policies.For(proxy.Route.Config, cluster));
     }
 
-    public SessionCloseReason ReasonFor(HttpContext context, Session session)
-        => Judge(session, context.Features.Get<IForwarderErrorFeature>()?.Error);
+    public SessionCloseReason ReasonFor(Session session, RelayFault fault) => Judge(session, fault);
 
     /// <summary>
-    /// A close frame decides; without one, whichever transport ended first. YARP reports a failed client read
-    /// or write, or the client's abort, as the client's; the client's end of stream is seen by the session
-    /// stream itself; everything else (the backend's end of stream, reset, failed read or write) is the backend's.
+    /// A close frame decides; without one, whichever transport ended first. A failed client read or write, or the
+    /// client's abort, is the client's; the client's end of stream is seen by the session stream itself; everything
+    /// else (the backend's end of stream, reset, failed read or write) is the backend's.
     /// </summary>
-    internal static SessionCloseReason Judge(Session session, ForwarderError? error)
+    internal static SessionCloseReason Judge(Session session, RelayFault fault)
     {
         if (session.GatewayCloseReason is { } gatewayReason)
         {
             return gatewayReason;
         }
 
-        if (error == ForwarderError.UpgradeActivityTimeout)
+        if (fault == RelayFault.ActivityTimeout)
         {
             return SessionCloseReason.IdleTimeout;
         }
@@ -70,13 +70,12 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             SessionSide.Client => SessionCloseReason.ClientClose,
             SessionSide.Backend => SessionCloseReason.BackendClose,
             _ when session.ClientGone => SessionCloseReason.ClientLost,
-            _ when error is ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeResponseClient
-                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeResponseCanceled => SessionCloseReason.ClientLost,
+            _ when fault is RelayFault.ClientRead or RelayFault.ClientWrite => SessionCloseReason.ClientLost,
             _ => SessionCloseReason.BackendLost,
         };
     }
 
-    public ReadOnlyMemory<byte> FarewellFor(HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary)
+    public ReadOnlyMemory<byte> FarewellFor(Session session, SessionCloseReason reason, bool atFrameBoundary)
     {
         if (session.ClientGone || !atFrameBoundary || session.BackendCloseStatus is not null)
         {

@@ -1,6 +1,7 @@
-using Gateway.Admission;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Gateway.Admission;
+using Gateway.Frames;
 using Gateway.Heartbeat;
 using Gateway.Sessions;
 using Microsoft.Extensions.Options;

@@ -7,7 +7,7 @@ namespace Gateway.Proxy;
 /// client's connection is aborted. The backend would then see a reset where the close 1001 "client went away"
 /// belongs, or a reset that overtakes that close. So HttpClient gets a token of its own that follows YARP's during
 /// the handshake only (a handshake timeout or a client leaving mid-handshake still cancels it); after that the
-/// backend leg (<see cref="Sessions.BackendStream"/>) watches the relay's token and ends the stream itself, after
+/// backend leg (<see cref="Relay.BackendStream"/>) watches the relay's token and ends the stream itself, after
 /// the gateway's close.
 /// </summary>
 internal sealed class SessionHandshakeHandler : DelegatingHandler

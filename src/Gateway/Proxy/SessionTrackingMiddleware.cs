@@ -1,5 +1,7 @@
+using Gateway.Relay;
 using Gateway.Sessions;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Proxy;
@@ -7,19 +9,22 @@ namespace Gateway.Proxy;
 /// <summary>
 /// First step of the proxy pipeline: for a WebSocket request, replaces Kestrel's upgrade feature (HTTP/1.1)
 /// or extended-CONNECT feature (HTTP/2) with a wrapper whose stream is a <see cref="SessionStream"/>, and
-/// closes the session in the registry once YARP's relay has finished, whichever way it ended.
+/// closes the session in the registry once YARP's relay has finished, whichever way it ended. A session that took
+/// the lean path has left the request by then: its connection closes it (<see cref="LeanSession"/>).
 /// </summary>
 internal sealed class SessionTrackingMiddleware
 {
     private readonly RequestDelegate _next;
     private readonly SessionRegistry _registry;
     private readonly ProxySessionPolicy _policy;
+    private readonly WebSocketSessionOptions _options;
 
-    public SessionTrackingMiddleware(RequestDelegate next, SessionRegistry registry, ProxySessionPolicy policy)
+    public SessionTrackingMiddleware(RequestDelegate next, SessionRegistry registry, ProxySessionPolicy policy, IOptions<WebSocketSessionOptions> options)
     {
         _next = next;
         _registry = registry;
         _policy = policy;
+        _options = options.Value;
     }
 
     public Task InvokeAsync(HttpContext context)
@@ -28,7 +33,9 @@ internal sealed class SessionTrackingMiddleware
 
         if (WebSocketRequest.IsHttp11Upgrade(context, out var upgradeFeature))
         {
-            var upgrade = new SessionUpgrade(_registry, context, routeId, _policy, SessionProtocol.Http11Upgrade);
+            // The lean path needs the connection middleware (the public listener's HTTP/1.1 connections have it).
+            var lean = _options.LeanPath ? context.Features.Get<LeanConnection>() : null;
+            var upgrade = new SessionUpgrade(_registry, context, routeId, _policy, SessionProtocol.Http11Upgrade, lean, _options.RelayBufferSize);
             return RelayAsync<IHttpUpgradeFeature>(context, upgrade, new SessionUpgradeFeature(upgradeFeature, upgrade), upgradeFeature);
         }
 
@@ -46,6 +53,7 @@ internal sealed class SessionTrackingMiddleware
     {
         context.Features.Set(wrapper);
         context.Features.Set(upgrade);
+        context.Features.Set<ISessionUpgradeFeature>(upgrade);
         try
         {
             await _next(context);
@@ -54,7 +62,7 @@ internal sealed class SessionTrackingMiddleware
         finally
         {
             context.Features.Set(original);
-            if (upgrade.Session is { } session)
+            if (upgrade.Session is { } session && upgrade.Lean is null)
             {
                 var error = context.Features.Get<IForwarderErrorFeature>();
                 _registry.Close(session, upgrade.JudgeEnd(session), upgrade.RefusalReason ?? Describe(error));

@@ -52,9 +52,10 @@ internal sealed partial class BreakerMiddleware
 
     private async Task ForwardThroughBreakerAsync(HttpContext context, ResilienceFeature feature, DestinationBreaker breaker)
     {
-        var upgrade = context.Features.Get<SessionUpgrade>();
-        using var attempt = new UpgradeAttempt(breaker, upgrade, _timeProvider, context.RequestAborted);
-        var resilienceContext = ResilienceContextPool.Shared.Get();
+        var upgrade = context.Features.Get<ISessionUpgradeFeature>();
+        var attempt = new UpgradeAttempt(breaker, upgrade, _timeProvider, context.RequestAborted);
+        ResilienceContext? resilienceContext = ResilienceContextPool.Shared.Get();
+        var handedOver = false;
         try
         {
             var execution = breaker.Pipeline.ExecuteOutcomeAsync(AwaitOutcomeAsync, resilienceContext, attempt);
@@ -77,14 +78,35 @@ internal sealed partial class BreakerMiddleware
             finally
             {
                 context.RequestAborted = requestAborted;
-                if (!attempt.IsResolved)
+                if (upgrade is { OutlivesRequest: true } lifetime)
+                {
+                    // The lean path: the session goes on without this request. The judgement goes with it (its end
+                    // inside the early-abort window, or the watch at the window's end), and so does the execution.
+                    attempt.LeaveRequest();
+                    lifetime.OnEnded(attempt);
+                    handedOver = true;
+                }
+                else if (!attempt.IsResolved)
                 {
                     attempt.Resolve(Judge(context, attempt, upgrade));
                 }
             }
 
-            var failure = await attempt.Outcome;
-            await execution;
+            if (handedOver)
+            {
+                feature.Result = AttemptResult.Forwarded;
+                feature.Failure = BackendFailure.None;
+                using (ExecutionContext.SuppressFlow())
+                {
+                    // Without the request's execution context: nothing of the request is kept by the wait.
+                    _ = FinishAsync(execution, attempt, resilienceContext, breaker);
+                }
+
+                return;
+            }
+
+            var failure = await FinishAsync(execution, attempt, resilienceContext, breaker);
+            resilienceContext = null;
             feature.Failure = failure;
             if (failure == BackendFailure.None)
             {
@@ -92,8 +114,6 @@ internal sealed partial class BreakerMiddleware
                 return;
             }
 
-            _metrics.Failure(breaker.Key, failure);
-            Log.Failed(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId, failure.ToTagValue(), breaker.Circuit.ToString());
             if (attempt.HandshakeTimedOut && !context.Response.HasStarted)
             {
                 // The forwarder saw its abort token fire and took it for the client leaving; it was the backend.
@@ -106,11 +126,40 @@ internal sealed partial class BreakerMiddleware
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(resilienceContext);
+            if (!handedOver)
+            {
+                attempt.Dispose();
+                if (resilienceContext is not null)
+                {
+                    ResilienceContextPool.Shared.Return(resilienceContext);
+                }
+            }
         }
     }
 
-    private static BackendFailure Judge(HttpContext context, UpgradeAttempt attempt, SessionUpgrade? upgrade)
+    /// <summary>Waits for the attempt's outcome and the breaker's execution, then counts and logs a failure.</summary>
+    private async Task<BackendFailure> FinishAsync(ValueTask<Outcome<BackendFailure>> execution, UpgradeAttempt attempt, ResilienceContext resilienceContext, DestinationBreaker breaker)
+    {
+        try
+        {
+            var failure = await attempt.Outcome.ConfigureAwait(false);
+            await execution.ConfigureAwait(false);
+            if (failure != BackendFailure.None)
+            {
+                _metrics.Failure(breaker.Key, failure);
+                Log.Failed(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId, failure.ToTagValue(), breaker.Circuit.ToString());
+            }
+
+            return failure;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(resilienceContext);
+            attempt.Dispose();
+        }
+    }
+
+    private static BackendFailure Judge(HttpContext context, UpgradeAttempt attempt, ISessionUpgradeFeature? upgrade)
     {
         if (attempt.Session is { } session)
         {

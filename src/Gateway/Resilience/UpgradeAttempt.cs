@@ -10,23 +10,26 @@ namespace Gateway.Resilience;
 /// <remarks>
 /// The two deadlines are checked by <see cref="UpgradeWatch"/>'s single ticker, never by a timer per attempt.
 /// </remarks>
-internal sealed class UpgradeAttempt : IDisposable
+internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
 {
     private const int Handshaking = 0;
     private const int Resolved = 1;
 
     private readonly TaskCompletionSource<BackendFailure> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _cancel;
-    private readonly SessionUpgrade? _upgrade;
+    private ISessionUpgradeFeature? _upgrade;
+    private Session? _session;
+    private readonly TimeProvider _timeProvider;
     private readonly long _handshakeDeadline;
     private readonly long _earlyAbortWindowTicks;
     private int _state;
     private bool _handshakeTimedOut;
 
-    public UpgradeAttempt(DestinationBreaker breaker, SessionUpgrade? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
+    public UpgradeAttempt(DestinationBreaker breaker, ISessionUpgradeFeature? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
     {
         Breaker = breaker;
         _upgrade = upgrade;
+        _timeProvider = timeProvider;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         _handshakeDeadline = timeProvider.GetTimestamp() + ToTimestampTicks(breaker.Settings.HandshakeTimeout, timeProvider);
         _earlyAbortWindowTicks = ToTimestampTicks(breaker.Settings.EarlyAbortWindow, timeProvider);
@@ -48,7 +51,25 @@ internal sealed class UpgradeAttempt : IDisposable
     public bool IsResolved => Volatile.Read(ref _state) == Resolved;
 
     /// <summary>The session, once the backend accepted the upgrade.</summary>
-    public Session? Session => _upgrade?.Session;
+    public Session? Session => Volatile.Read(ref _session) ?? Volatile.Read(ref _upgrade)?.Session;
+
+    /// <summary>
+    /// The session went on without its request (the lean path): the attempt keeps the session, not the request's
+    /// feature (which holds the request), and the handshake's cancellation source is done with.
+    /// </summary>
+    public void LeaveRequest()
+    {
+        Volatile.Write(ref _session, _upgrade?.Session);
+        Volatile.Write(ref _upgrade, null);
+        _cancel.Dispose();
+    }
+
+    /// <summary>The session ended: within the early-abort window by the backend's hand it is the backend's failure.</summary>
+    void ISessionEndListener.OnSessionEnded(Session session, SessionCloseReason reason)
+    {
+        var early = _timeProvider.GetTimestamp() - session.StartTimestamp < _earlyAbortWindowTicks;
+        Resolve(early && reason == SessionCloseReason.BackendLost ? BackendFailure.EarlyAbort : BackendFailure.None);
+    }
 
     /// <summary>Records the outcome; only the first call counts.</summary>
     public bool Resolve(BackendFailure failure)
@@ -84,7 +105,14 @@ internal sealed class UpgradeAttempt : IDisposable
             HandshakeTimedOut = true;
             _outcome.TrySetResult(BackendFailure.HandshakeTimeout);
             // Callbacks (the forwarder's cancellation) run on the thread pool, not on the ticker.
-            _ = _cancel.CancelAsync();
+            try
+            {
+                _ = _cancel.CancelAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The request is over: nothing left to cancel.
+            }
         }
 
         return IsResolved;

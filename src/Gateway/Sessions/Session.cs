@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Frames;
 
 namespace Gateway.Sessions;
 
@@ -41,12 +42,13 @@ internal sealed class Session
     private const int ClientGoneFlag = 2;
 
     public Session(long id, in SessionStartInfo info, long startTimestamp)
-        : this(id, SessionBinding.Of(info), info.ClientAddress, info.ClientPort, info.Protocol, startTimestamp)
+        : this(id, SessionBinding.Of(info), info.ClientAddress, info.ClientPort, info.Protocol, startTimestamp, info.Path)
     {
     }
 
-    internal Session(long id, SessionBinding binding, IPAddress? clientAddress, int clientPort, SessionProtocol protocol, long startTimestamp)
+    internal Session(long id, SessionBinding binding, IPAddress? clientAddress, int clientPort, SessionProtocol protocol, long startTimestamp, SessionPath path = SessionPath.Yarp)
     {
+        Path = path;
         Id = id;
         _binding = binding;
         ClientAddress = clientAddress;
@@ -75,6 +77,9 @@ internal sealed class Session
     public int ClientPort { get; }
 
     public SessionProtocol Protocol { get; }
+
+    /// <summary>Where the session's relay runs: in the request (YARP) or at the connection level (lean).</summary>
+    public SessionPath Path { get; }
 
     /// <summary>Served by the route's fallback cluster because its own cluster had no destination available.</summary>
     public bool Degraded => _binding.Degraded;
@@ -217,95 +222,4 @@ internal sealed class Session
         Volatile.Write(ref _closeDeadline, deadline);
         return true;
     }
-}
-
-/// <summary>
-/// Where a session goes and under which rules: route, cluster, destination, fallback, policy. The same for
-/// every session of a route on a destination, so one instance is shared by all of them (a session holds one
-/// reference instead of five fields).
-/// </summary>
-internal sealed class SessionBinding
-{
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Key, SessionBinding> Shared = new();
-
-    /// <summary>Past this many (a long run of reloads and rollouts), the cache starts over.</summary>
-    private const int MaxShared = 4096;
-
-    private SessionBinding(Key key)
-    {
-        RouteId = key.RouteId;
-        ClusterId = key.ClusterId;
-        DestinationId = key.DestinationId;
-        Degraded = key.Degraded;
-        Policy = key.Policy;
-    }
-
-    public string RouteId { get; }
-
-    public string ClusterId { get; }
-
-    public string? DestinationId { get; }
-
-    public bool Degraded { get; }
-
-    public SessionRoutePolicy Policy { get; }
-
-    public static SessionBinding Of(in SessionStartInfo info)
-    {
-        var key = new Key(info.RouteId, info.ClusterId, info.DestinationId, info.Degraded, info.Policy ?? SessionRoutePolicy.Default);
-        if (Shared.TryGetValue(key, out var binding))
-        {
-            return binding;
-        }
-
-        if (Shared.Count >= MaxShared)
-        {
-            Shared.Clear();
-        }
-
-        return Shared.GetOrAdd(key, static key => new SessionBinding(key));
-    }
-
-    private readonly record struct Key(string RouteId, string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy Policy);
-}
-
-/// <summary>Where a session stands for the heartbeat scheduler; the <c>tier</c> label of the sessions-by-tier gauge.</summary>
-internal enum SessionTier : byte
-{
-    /// <summary>Carried an application message within the probe interval.</summary>
-    Active,
-
-    /// <summary>A gateway ping is outstanding.</summary>
-    Probing,
-
-    /// <summary>Answers pings but carries no application messages.</summary>
-    Idle,
-
-    /// <summary>The gateway is closing it.</summary>
-    Closing,
-}
-
-/// <summary>How the gateway acts on a session's streams; implemented by the relay (the session stream).</summary>
-internal interface ISessionChannel
-{
-    /// <summary>Queues a ping to the client at the next frame boundary; false if one cannot be sent now.</summary>
-    bool SendPing(long timestamp);
-
-    /// <summary>
-    /// Closes the session from the gateway: a close frame with <paramref name="status"/> and
-    /// <paramref name="reason"/> to the client and 1001 to the backend, each at its stream's next frame boundary.
-    /// The peers' close replies end the relay; <see cref="Abort"/> is for when they do not come.
-    /// </summary>
-    void Close(int status, string reason);
-
-    /// <summary>
-    /// Ends the session backend first (a drain): the client's frames stop being passed on, the backend gets close
-    /// 1001 with <paramref name="reason"/> after the last whole frame accepted from the client, and its answer (what
-    /// it still sends, then its close frame) reaches the client as usual. Nothing accepted in either direction is
-    /// lost; <see cref="Abort"/> is for when the answer does not come.
-    /// </summary>
-    void GoAway(string reason);
-
-    /// <summary>Aborts the client's transport now (a close handshake that did not finish in time).</summary>
-    void Abort();
 }

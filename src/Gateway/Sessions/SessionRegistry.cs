@@ -70,8 +70,8 @@ internal sealed partial class SessionRegistry
 
         Interlocked.Increment(ref _count);
         Opened?.Invoke(session);
-        _metrics.SessionOpened(session.RouteId, session.ClusterId, session.Protocol.ToTagValue(), session.DestinationId, session.Degraded);
-        Log.SessionOpened(_logger, session.Id, session.RouteId, session.ClusterId, session.DestinationId, session.ClientAddress, session.ClientPort, session.Protocol.ToTagValue(), session.Degraded);
+        _metrics.SessionOpened(session.RouteId, session.ClusterId, session.Protocol.ToTagValue(), session.Path.ToTagValue(), session.DestinationId, session.Degraded);
+        Log.SessionOpened(_logger, session.Id, session.RouteId, session.ClusterId, session.DestinationId, session.ClientAddress, session.ClientPort, session.Protocol.ToTagValue(), session.Path.ToTagValue(), session.Degraded);
         return session;
     }
 
@@ -110,7 +110,7 @@ internal sealed partial class SessionRegistry
         // The heartbeat wheel may hold the session until its slot comes up; it need not hold the streams too.
         session.Channel = null;
         var duration = _timeProvider.GetElapsedTime(session.StartTimestamp);
-        _metrics.SessionClosed(session.RouteId, session.ClusterId, reason.ToTagValue(), duration.TotalSeconds, session.DestinationId, session.Degraded);
+        _metrics.SessionClosed(session.RouteId, session.ClusterId, reason.ToTagValue(), session.Path.ToTagValue(), duration.TotalSeconds, session.DestinationId, session.Degraded);
         if (reason is SessionCloseReason.ProtocolError or SessionCloseReason.MessageTooBig)
         {
             Log.FrameRefused(_logger, session.Id, session.RouteId, session.ClientAddress, detail, reason == SessionCloseReason.MessageTooBig ? 1009 : 1002);
@@ -133,8 +133,8 @@ internal sealed partial class SessionRegistry
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} opened on route {RouteId}, cluster {ClusterId}, destination {DestinationId}, client {ClientAddress}:{ClientPort} over {Protocol}; degraded {Degraded}.", EventName = "SessionOpened")]
-        public static partial void SessionOpened(ILogger logger, long sessionId, string routeId, string clusterId, string? destinationId, System.Net.IPAddress? clientAddress, int clientPort, string protocol, bool degraded);
+        [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} opened on route {RouteId}, cluster {ClusterId}, destination {DestinationId}, client {ClientAddress}:{ClientPort} over {Protocol}; {Path} path; degraded {Degraded}.", EventName = "SessionOpened")]
+        public static partial void SessionOpened(ILogger logger, long sessionId, string routeId, string clusterId, string? destinationId, System.Net.IPAddress? clientAddress, int clientPort, string protocol, string path, bool degraded);
 
         [LoggerMessage(3, LogLevel.Information, "Session {SessionId} on route {RouteId}: client {ClientAddress} sent a frame the gateway refused ({Detail}); it got close {CloseStatus}, the backend 1001, and nothing of the frame reached the backend.", EventName = "FrameRefused")]
         public static partial void FrameRefused(ILogger logger, long sessionId, string routeId, System.Net.IPAddress? clientAddress, string? detail, int closeStatus);

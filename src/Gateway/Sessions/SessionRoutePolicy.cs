@@ -1,3 +1,5 @@
+using Gateway.Frames;
+
 namespace Gateway.Sessions;
 
 /// <summary>

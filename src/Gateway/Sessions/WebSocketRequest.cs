@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.Sessions;
@@ -22,13 +21,4 @@ internal static class WebSocketRequest
 
     public static bool IsWebSocket(HttpContext context)
         => IsHttp11Upgrade(context, out _) || IsHttp2ExtendedConnect(context, out _);
-}
-
-/// <summary>
-/// The client's address as admission control established it (a trusted proxy's forwarding header, or the TCP
-/// peer); sessions record it instead of the peer, which behind a load balancer is the balancer.
-/// </summary>
-internal interface IClientAddressFeature
-{
-    IPAddress ClientAddress { get; }
 }

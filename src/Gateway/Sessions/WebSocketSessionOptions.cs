@@ -28,6 +28,21 @@ public sealed class WebSocketSessionOptions
     /// <summary>Largest message (all its fragments) a client may send, in bytes (<c>Gateway.MaxMessageSize</c> per route).</summary>
     [Range(126L, long.MaxValue)]
     public long MaxMessageSize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// The lean path (docs/architecture.md): an HTTP/1.1 client's session whose backend leg is HTTP/1.1 leaves the
+    /// HTTP request after its handshake and is relayed at the connection level, for a fraction of the memory. Off,
+    /// every session is relayed by YARP inside its request, as HTTP/2 sessions always are.
+    /// </summary>
+    public bool LeanPath { get; set; } = true;
+
+    /// <summary>
+    /// Bytes the lean path's relay reads at once, per direction. Rented from the shared pool only while bytes move
+    /// and returned after each write: an idle session holds none. Larger reads cost fewer system calls for bulk
+    /// traffic; smaller ones less memory when thousands of sessions wake at once.
+    /// </summary>
+    [Range(1024, 1024 * 1024)]
+    public int RelayBufferSize { get; set; } = 16 * 1024;
 }
 
 [OptionsValidator]

@@ -58,32 +58,36 @@ internal sealed class SessionMetrics
         _degraded = meter.CreateUpDownCounter<long>("gateway.sessions.degraded", "{session}", "Sessions served by their route's fallback cluster because its own cluster had no destination available.");
     }
 
-    public void SessionOpened(string route, string cluster, string protocol, string? destination = null, bool degraded = false)
+    /// <param name="path">Where the session's relay runs: <c>lean</c> or <c>yarp</c> (docs/architecture.md).</param>
+    public void SessionOpened(string route, string cluster, string protocol, string path, string? destination = null, bool degraded = false)
     {
         var tags = new TagList { { "route", route }, { "cluster", cluster } };
-        _active.Add(1, tags);
         if (degraded)
         {
             _degraded.Add(1, tags);
         }
 
+        tags.Add("path", path);
+        _active.Add(1, tags);
         _perDestination.Add(1, new TagList { { "cluster", cluster }, { "destination", destination ?? "" } });
         tags.Add("protocol", protocol);
         _opened.Add(1, tags);
     }
 
-    public void SessionClosed(string route, string cluster, string reason, double durationSeconds, string? destination = null, bool degraded = false)
+    public void SessionClosed(string route, string cluster, string reason, string path, double durationSeconds, string? destination = null, bool degraded = false)
     {
         var tags = new TagList { { "route", route }, { "cluster", cluster } };
+        if (degraded)
+        {
+            _degraded.Add(-1, tags);
+        }
+
+        tags.Add("path", path);
         var withReason = tags;
         withReason.Add("reason", reason);
         _closed.Add(1, withReason);
         _duration.Record(durationSeconds, withReason);
         _perDestination.Add(-1, new TagList { { "cluster", cluster }, { "destination", destination ?? "" } });
-        if (degraded)
-        {
-            _degraded.Add(-1, tags);
-        }
 
         // Last, so a scrape that sees the session gone from the gauge also sees it counted as closed.
         _active.Add(-1, tags);

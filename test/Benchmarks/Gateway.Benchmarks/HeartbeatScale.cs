@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Runtime;
 using System.Runtime.InteropServices;
+using System.Runtime;
+using Gateway.Frames;
 using Gateway.Heartbeat;
 using Gateway.Sessions;
 using Gateway.Telemetry;
@@ -28,7 +29,7 @@ namespace Gateway.Benchmarks;
 /// <para>What the pinged client does is simulated by <see cref="IdleClient"/>, the session's channel: it records the
 /// ping and, in the same call, a pong from the client (what the relay's read would record). A channel is a
 /// per-session object (24 B) because <see cref="ISessionChannel.SendPing"/> does not say which session; in the
-/// gateway the channel is the session's <see cref="SessionStream"/>, part of the socket's cost, so these objects
+/// gateway the channel is the session's <see cref="Gateway.Relay.SessionStream"/>, part of the socket's cost, so these objects
 /// are attached after the memory of the registry and the scheduler has been measured (or subtracted).</para>
 /// </remarks>
 internal static class HeartbeatScale

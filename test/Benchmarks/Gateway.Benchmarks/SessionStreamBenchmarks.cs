@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Diagnostics.Metrics;
 using System.Net;
 using BenchmarkDotNet.Attributes;
+using Gateway.Frames;
+using Gateway.Relay;
 using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.DependencyInjection;

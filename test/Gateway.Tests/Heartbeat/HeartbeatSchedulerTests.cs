@@ -1,3 +1,4 @@
+using Gateway.Frames;
 using Gateway.Heartbeat;
 using Gateway.Sessions;
 using Gateway.Telemetry;

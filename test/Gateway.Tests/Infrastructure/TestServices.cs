@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Gateway.Frames;
 using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Gateway.Sessions;
+using Gateway.Frames;
 
 namespace Gateway.Tests.Infrastructure;
 

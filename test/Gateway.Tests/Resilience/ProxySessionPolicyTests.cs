@@ -1,9 +1,10 @@
+using Gateway.Frames;
 using Gateway.Proxy;
+using Gateway.Relay;
 using Gateway.Sessions;
 using Gateway.Tests.Infrastructure;
-using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy;
 
 namespace Gateway.Tests.Resilience;
 
@@ -13,39 +14,52 @@ public sealed class ProxySessionPolicyTests
     [Fact]
     public void Judge_CloseFramesDecide_ThenWhichTransportEnded()
     {
-        Assert.Equal(SessionCloseReason.IdleTimeout, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeActivityTimeout));
+        Assert.Equal(SessionCloseReason.IdleTimeout, ProxySessionPolicy.Judge(New(), RelayFault.ActivityTimeout));
 
         var clientClosed = New();
         clientClosed.RecordClientClose(1000);
-        Assert.Equal(SessionCloseReason.ClientClose, ProxySessionPolicy.Judge(clientClosed, null));
+        Assert.Equal(SessionCloseReason.ClientClose, ProxySessionPolicy.Judge(clientClosed, RelayFault.None));
 
         var backendClosed = New();
         backendClosed.RecordBackendClose(1000);
-        Assert.Equal(SessionCloseReason.BackendClose, ProxySessionPolicy.Judge(backendClosed, ForwarderError.UpgradeResponseDestination));
+        Assert.Equal(SessionCloseReason.BackendClose, ProxySessionPolicy.Judge(backendClosed, RelayFault.BackendRead));
 
         var clientGone = New();
         clientGone.MarkClientGone();
-        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(clientGone, null));
-        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeRequestClient));
-        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeResponseCanceled));
+        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(clientGone, RelayFault.None));
+        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), RelayFault.ClientRead));
+        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), RelayFault.ClientRead));
 
         // The gateway's own close (an eviction, a refused frame) decides over everything else.
         var evicted = New();
         evicted.RecordClientClose(1000);
         evicted.TryBeginGatewayClose(SessionCloseReason.HeartbeatTimeout, 10);
-        Assert.Equal(SessionCloseReason.HeartbeatTimeout, ProxySessionPolicy.Judge(evicted, ForwarderError.UpgradeRequestClient));
+        Assert.Equal(SessionCloseReason.HeartbeatTimeout, ProxySessionPolicy.Judge(evicted, RelayFault.ClientRead));
 
         // The backend's end of stream (no error reported) or a failed read from it.
-        Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), null));
-        Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), ForwarderError.UpgradeResponseDestination));
+        Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), RelayFault.None));
+        Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), RelayFault.BackendRead));
+        Assert.Equal(SessionCloseReason.BackendLost, ProxySessionPolicy.Judge(New(), RelayFault.BackendWrite));
+        Assert.Equal(SessionCloseReason.ClientLost, ProxySessionPolicy.Judge(New(), RelayFault.ClientWrite));
     }
+
+    [Theory]
+    [InlineData(ForwarderError.UpgradeActivityTimeout, (int)RelayFault.ActivityTimeout)]
+    [InlineData(ForwarderError.UpgradeRequestClient, (int)RelayFault.ClientRead)]
+    [InlineData(ForwarderError.UpgradeRequestCanceled, (int)RelayFault.ClientRead)]
+    [InlineData(ForwarderError.UpgradeResponseCanceled, (int)RelayFault.ClientRead)]
+    [InlineData(ForwarderError.UpgradeResponseClient, (int)RelayFault.ClientWrite)]
+    [InlineData(ForwarderError.UpgradeRequestDestination, (int)RelayFault.BackendWrite)]
+    [InlineData(ForwarderError.UpgradeResponseDestination, (int)RelayFault.BackendRead)]
+    [InlineData(ForwarderError.None, (int)RelayFault.None)]
+    public void YarpErrors_AreRelayFaults(ForwarderError error, int fault) => Assert.Equal((RelayFault)fault, SessionUpgrade.FaultOf(error));
 
     [Fact]
     public void BackendLost_AtAFrameBoundary_Gets1011()
     {
         var session = New();
 
-        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray();
+        var frame = Policy().FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray();
 
         Assert.Equal(CloseFrame.ForClient(1011, "backend connection lost"), frame);
         Assert.Equal([0x88, 25, 0x03, 0xF3], frame[..4]);
@@ -59,13 +73,13 @@ public sealed class ProxySessionPolicyTests
 
         // Gone from the cluster's configuration (a scale-down, a rollout).
         state.Cluster.Destinations.Clear();
-        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
+        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
 
         // Still configured, but its active health check reports it unhealthy (readiness failing while it stops).
         var destination = new Yarp.ReverseProxy.Model.DestinationState("d1");
         destination.Health.Active = Yarp.ReverseProxy.Model.DestinationHealth.Unhealthy;
         state.Cluster.Destinations["d1"] = destination;
-        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
+        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
     }
 
     [Fact]
@@ -73,7 +87,7 @@ public sealed class ProxySessionPolicyTests
     {
         var session = New();
 
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.BackendLost, atFrameBoundary: false).IsEmpty);
+        Assert.True(Policy().FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: false).IsEmpty);
     }
 
     [Fact]
@@ -82,7 +96,7 @@ public sealed class ProxySessionPolicyTests
         var session = New();
         session.RecordClientClose(4000);
 
-        var frame = Policy().FarewellFor(new DefaultHttpContext(), session, SessionCloseReason.ClientClose, atFrameBoundary: true).ToArray();
+        var frame = Policy().FarewellFor(session, SessionCloseReason.ClientClose, atFrameBoundary: true).ToArray();
 
         Assert.Equal(CloseFrame.ForClient(4000, ""), frame);
     }
@@ -92,23 +106,23 @@ public sealed class ProxySessionPolicyTests
     {
         var gone = New();
         gone.MarkClientGone();
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), gone, SessionCloseReason.BackendLost, atFrameBoundary: true).IsEmpty);
+        Assert.True(Policy().FarewellFor(gone, SessionCloseReason.BackendLost, atFrameBoundary: true).IsEmpty);
 
         var closed = New();
         closed.RecordBackendClose(1000);
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), closed, SessionCloseReason.BackendClose, atFrameBoundary: true).IsEmpty);
+        Assert.True(Policy().FarewellFor(closed, SessionCloseReason.BackendClose, atFrameBoundary: true).IsEmpty);
 
         // The gateway already sent its own close (an eviction): nothing more may follow it.
         var evicted = New();
         evicted.TryBeginGatewayClose(SessionCloseReason.IdleTimeout, 10);
-        Assert.True(Policy().FarewellFor(new DefaultHttpContext(), evicted, SessionCloseReason.IdleTimeout, atFrameBoundary: true).IsEmpty);
+        Assert.True(Policy().FarewellFor(evicted, SessionCloseReason.IdleTimeout, atFrameBoundary: true).IsEmpty);
     }
 
     [Fact]
     public void IdleTimeout_Gets1001()
         => Assert.Equal(
             CloseFrame.ForClient(1001, "idle timeout"),
-            Policy().FarewellFor(new DefaultHttpContext(), New(), SessionCloseReason.IdleTimeout, atFrameBoundary: true).ToArray());
+            Policy().FarewellFor(New(), SessionCloseReason.IdleTimeout, atFrameBoundary: true).ToArray());
 
     private static Session New() => new(1, TestServices.StartInfo(), 0);
 

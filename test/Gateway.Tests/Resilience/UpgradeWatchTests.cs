@@ -1,3 +1,4 @@
+using Gateway.Proxy;
 using Gateway.Resilience;
 using Gateway.Sessions;
 using Gateway.Tests.Infrastructure;
@@ -80,8 +81,8 @@ public sealed class UpgradeWatchTests
     {
         public SessionTarget TargetOf(Microsoft.AspNetCore.Http.HttpContext context) => new("c", "d1", false);
 
-        public SessionCloseReason ReasonFor(Microsoft.AspNetCore.Http.HttpContext context, Session session) => SessionCloseReason.BackendLost;
+        public SessionCloseReason ReasonFor(Session session, Gateway.Relay.RelayFault fault) => SessionCloseReason.BackendLost;
 
-        public ReadOnlyMemory<byte> FarewellFor(Microsoft.AspNetCore.Http.HttpContext context, Session session, SessionCloseReason reason, bool atFrameBoundary) => ReadOnlyMemory<byte>.Empty;
+        public ReadOnlyMemory<byte> FarewellFor(Session session, SessionCloseReason reason, bool atFrameBoundary) => ReadOnlyMemory<byte>.Empty;
     }
 }

@@ -1,3 +1,4 @@
+using Gateway.Frames;
 using Gateway.Sessions;
 using Gateway.Tests.Infrastructure;
 

@@ -1,0 +1,26 @@
+using System.Net;
+using System.Net.Sockets;
+using Gateway.Hosting;
+
+namespace Gateway.Proxy;
+
+/// <summary>How every backend socket is made, for HttpClient's connections and the lean connector's alike.</summary>
+internal static class BackendSockets
+{
+    /// <summary>A connected socket (no Nagle delay, TCP keepalive as configured) as a stream that owns it.</summary>
+    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            keepAlive.Apply(socket);
+            await socket.ConnectAsync(endPoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+
+namespace Gateway.Relay;
+
+/// <summary>
+/// Connection middleware of the public listener (above TLS, below Kestrel's HTTP layer): lets the HTTP layer do
+/// the handshake as usual, and when it returns after a session was handed over (see <see cref="LeanConnection"/>),
+/// runs the session's relay on the connection's own transport until the session ends. Kestrel's HTTP/1.1
+/// connection, the request, its <c>HttpContext</c> and everything the middleware pipeline held are garbage by then.
+/// HTTP/2 connections (ALPN h2) pass through untouched: their sessions are streams of a shared connection.
+/// </summary>
+internal static class LeanConnectionMiddleware
+{
+    private static ReadOnlySpan<byte> Http2 => "h2"u8;
+
+    public static ConnectionDelegate Create(ConnectionDelegate next) => connection =>
+        connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol.Span.SequenceEqual(Http2) == true
+            ? next(connection)
+            : OnConnectionAsync(connection, next);
+
+    private static async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        var lean = new LeanConnection(connection);
+        try
+        {
+            await next(lean).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Kestrel's HTTP connection handles its own failures; a session handed over runs whatever happened after.
+            if (lean.LeaveHttpLayer() is { } session)
+            {
+                await session.RunAsync(connection).ConfigureAwait(false);
+            }
+        }
+    }
+}
