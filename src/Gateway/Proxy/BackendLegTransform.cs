@@ -27,19 +27,23 @@ internal sealed class BackendLegTransform : ITransformProvider
         // After the route's own request transforms: the lean connector sends the request exactly as they left it.
         context.AddRequestTransform(static transform =>
         {
-            if (transform.HttpContext.Features.Get<SessionUpgrade>() is { LeanEligible: true } upgrade)
+            // An HTTP/2 leg stays with SocketsHttpHandler (many sessions share a connection): only HTTP/1.1 legs
+            // go to the lean connector. The request keeps no reference to the session otherwise: HttpClient holds an
+            // HTTP/2 stream's request for the stream's life.
+            if (transform.ProxyRequest.Version == HttpVersion.Version11
+                && transform.HttpContext.Features.Get<SessionUpgrade>() is { LeanEligible: true } upgrade)
             {
                 transform.ProxyRequest.Options.Set(LeanUpgradeHandler.SessionKey, upgrade);
             }
 
             return default;
         });
-        context.AddResponseTransform(static transform =>
+        context.AddResponseTransform(static async transform =>
         {
             var response = transform.ProxyResponse;
             if (response is null || transform.HttpContext.Features.Get<SessionUpgrade>() is not { } upgrade || !IsAccepted(response))
             {
-                return default;
+                return;
             }
 
             if (response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var extensions))
@@ -47,13 +51,25 @@ internal sealed class BackendLegTransform : ITransformProvider
                 upgrade.Compressed = extensions.Any(value => value.Contains("permessage-deflate", StringComparison.OrdinalIgnoreCase));
             }
 
-            if (response.Content is not UpgradedBackendContent)
+            if (response.Content is UpgradedBackendContent)
             {
-                // The YARP path: YARP relays between this leg and the client's.
-                response.Content = new BackendLegContent(response.Content, upgrade);
+                // The lean connector's 101: the session's relay takes the connection.
+                return;
             }
 
-            return default;
+            if (upgrade.LeanEligible && response.Version == HttpVersion.Version20)
+            {
+                // An HTTP/2 leg (RFC 8441) under a session that leaves its request: the relay takes HttpClient's
+                // stream; YARP gets an empty one. The stream's original content is not disposed: that would reset it.
+                var stream = await response.Content.ReadAsStreamAsync(transform.CancellationToken);
+                var accepted = new UpgradedBackendContent(new Relay.BackendConnection(stream, early: null, flushWrites: true));
+                response.Content = accepted;
+                upgrade.LeanBackend = accepted;
+                return;
+            }
+
+            // The YARP path: YARP relays between this leg and the client's.
+            response.Content = new BackendLegContent(response.Content, upgrade);
         });
     }
 

@@ -97,7 +97,7 @@ internal sealed class Http11UpgradeClient
         Stream stream;
         try
         {
-            stream = await BackendSockets.ConnectAsync(new DnsEndPoint(uri.IdnHost, uri.Port), _keepAlive, timeout.Token);
+            stream = new BackendSocketStream(await BackendSockets.ConnectSocketAsync(new DnsEndPoint(uri.IdnHost, uri.Port), _keepAlive, timeout.Token));
         }
         catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {

@@ -1,4 +1,3 @@
-using Gateway.Proxy;
 using Gateway.Sessions;
 using Microsoft.AspNetCore.Connections;
 
@@ -6,26 +5,25 @@ namespace Gateway.Relay;
 
 /// <summary>
 /// A session on the lean path once its handshake is done: what the request hands to its connection (the session,
-/// the accepted backend connection, the rules to judge its end) and, when the HTTP layer has returned, the run of
-/// its relay on the connection's transport, to the session's close in the registry. It is the session's end
-/// handler, in the YARP path's place: the relay's own outcome instead of YARP's forwarder error, the connection's
-/// abort instead of the request's.
+/// the accepted backend connection, the rules to judge its end) and, when the HTTP layer has returned, the session's
+/// relay on the connection's transport (<c>LeanSession.Relay.cs</c>), to its close in the registry. It is the
+/// session's end handler in the YARP path's place: the relay's own outcome instead of YARP's forwarder error, the
+/// connection's abort instead of the request's.
 /// </summary>
-internal sealed class LeanSession : IRelayEndHandler
+internal sealed partial class LeanSession : IRelayEndHandler
 {
     private readonly Session _session;
     private readonly SessionRegistry _registry;
-    private readonly ISessionRelayPolicy _policy;
+    private readonly ISessionEndPolicy _policy;
     private readonly bool _compressed;
     private readonly int _bufferSize;
     private BackendConnection? _backend;
     private ConnectionContext? _connection;
-    private ISessionEndListener? _first;
-    private ISessionEndListener? _second;
+    private ISessionEndListener? _listener;
     private RelayFault _fault;
     private SessionCloseReason? _reason;
 
-    public LeanSession(Session session, SessionRegistry registry, ISessionRelayPolicy policy, BackendConnection backend, bool compressed, int bufferSize)
+    public LeanSession(Session session, SessionRegistry registry, ISessionEndPolicy policy, BackendConnection backend, bool compressed, int bufferSize)
     {
         _session = session;
         _registry = registry;
@@ -37,52 +35,21 @@ internal sealed class LeanSession : IRelayEndHandler
 
     public Session Session => _session;
 
-    /// <summary>Adds what must be let go when the session ends (at most two: admission and the breaker).</summary>
+    /// <summary>Lets go of <paramref name="listener"/> when the session ends (the admission slot: one is all there is).</summary>
     public void OnEnded(ISessionEndListener listener)
     {
-        if (Interlocked.CompareExchange(ref _first, listener, null) is not null
-            && Interlocked.CompareExchange(ref _second, listener, null) is not null)
+        if (Interlocked.CompareExchange(ref _listener, listener, null) is not null)
         {
-            throw new InvalidOperationException("A lean session has room for two end listeners.");
+            throw new InvalidOperationException("A lean session has room for one end listener.");
         }
     }
 
-    /// <summary>Relays until the session is over, then closes it in the registry and lets go of what it held.</summary>
-    public async Task RunAsync(ConnectionContext connection)
+    private void End(SessionStream? client)
     {
-        _connection = connection;
-        var backendConnection = _backend!;
-        _backend = null;
-        SessionStream? client = null;
-        try
-        {
-            var transport = connection.Transport;
-            client = new SessionStream(new ConnectionTransportStream(transport), _session, _registry.Metrics, _registry.TimeProvider, this, _compressed);
-            var backend = new BackendStream(backendConnection.Transport, client);
-            client.AttachBackend(backend);
-            try
-            {
-                _fault = await SessionRelay.RunAsync(client, backend, transport, backendConnection.TakeEarly(), _bufferSize).ConfigureAwait(false);
-            }
-            finally
-            {
-                // Backend leg first, then the client's (its farewell, or its linger after a go-away), as YARP disposes them.
-                backend.Dispose();
-                client.Dispose();
-            }
-
-            await client.Lingering.ConfigureAwait(false);
-        }
-        finally
-        {
-            backendConnection.Dispose();
-            var reason = JudgeEnd(_session);
-            _registry.Close(_session, reason, client?.RefusalReason ?? Describe(_fault));
-            _first?.OnSessionEnded(_session, reason);
-            _second?.OnSessionEnded(_session, reason);
-            _first = _second = null;
-            _connection = null;
-        }
+        var reason = JudgeEnd(_session);
+        _registry.Close(_session, reason, client?.RefusalReason ?? Describe(_fault));
+        Interlocked.Exchange(ref _listener, null)?.OnSessionEnded(_session, reason);
+        _connection = null;
     }
 
     private SessionCloseReason JudgeEnd(Session session) => _reason ??= _policy.ReasonFor(session, _fault);

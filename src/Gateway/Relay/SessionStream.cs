@@ -138,6 +138,59 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <summary>
+    /// One read of what the transport holds, for a relay that waited for data itself (the lean path): the number of
+    /// bytes at the buffer's front to pass on; 0 at the client's end (its end of stream, a failed read, a refused
+    /// frame, a gateway close); or -1 when nothing is to go on yet (the data was a pong to the gateway's ping, or the
+    /// start of a header held back), so the caller lets go of its buffer and waits again instead of holding it.
+    /// </summary>
+    internal ValueTask<int> ReadAvailableAsync(Memory<byte> buffer)
+    {
+        if (ReadEnded)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        var restored = _filter.Restore(buffer.Span);
+        ValueTask<int> read;
+        try
+        {
+            read = Inner.ReadAsync(buffer[restored..]);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            ClientEnded();
+            return new ValueTask<int>(0);
+        }
+
+        return read.IsCompletedSuccessfully
+            ? new ValueTask<int>(Available(buffer.Span, restored, read.Result))
+            : ReadAvailableAwaitedAsync(read, buffer, restored);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadAvailableAwaitedAsync(ValueTask<int> read, Memory<byte> buffer, int restored)
+    {
+        int count;
+        try
+        {
+            count = await read;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            ClientEnded();
+            return 0;
+        }
+
+        return Available(buffer.Span, restored, count);
+    }
+
+    private int Available(Span<byte> buffer, int restored, int count)
+    {
+        var length = Accept(buffer, restored, count);
+        return length > 0 || ReadEnded ? length : -1;
+    }
+
     public override int Read(Span<byte> buffer)
     {
         var rented = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length, WebSocketFrameParser.MaxHeaderLength));

@@ -58,7 +58,14 @@ internal sealed partial class BreakerMiddleware
         var handedOver = false;
         try
         {
-            var execution = breaker.Pipeline.ExecuteOutcomeAsync(AwaitOutcomeAsync, resilienceContext, attempt);
+            ValueTask<Outcome<BackendFailure>> execution;
+            using (ExecutionContext.SuppressFlow())
+            {
+                // The execution waits for the outcome, on the lean path past the request's end: it must not hold the
+                // request's execution context (its activity, its log scope) while it does.
+                execution = breaker.Pipeline.ExecuteOutcomeAsync(AwaitOutcomeAsync, resilienceContext, attempt);
+            }
+
             if (execution.IsCompleted)
             {
                 // The callback waits for an outcome that cannot exist yet: completing at once means the breaker refused.
@@ -78,12 +85,11 @@ internal sealed partial class BreakerMiddleware
             finally
             {
                 context.RequestAborted = requestAborted;
-                if (upgrade is { OutlivesRequest: true } lifetime)
+                if (upgrade is { OutlivesRequest: true })
                 {
-                    // The lean path: the session goes on without this request. The judgement goes with it (its end
-                    // inside the early-abort window, or the watch at the window's end), and so does the execution.
+                    // The lean path: the session goes on without this request, and so does the judgement of its first
+                    // moments (the watch sees it end inside the early-abort window, or outlive it).
                     attempt.LeaveRequest();
-                    lifetime.OnEnded(attempt);
                     handedOver = true;
                 }
                 else if (!attempt.IsResolved)

@@ -10,7 +10,7 @@ namespace Gateway.Resilience;
 /// <remarks>
 /// The two deadlines are checked by <see cref="UpgradeWatch"/>'s single ticker, never by a timer per attempt.
 /// </remarks>
-internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
+internal sealed class UpgradeAttempt : IDisposable
 {
     private const int Handshaking = 0;
     private const int Resolved = 1;
@@ -19,7 +19,6 @@ internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
     private readonly CancellationTokenSource _cancel;
     private ISessionUpgradeFeature? _upgrade;
     private Session? _session;
-    private readonly TimeProvider _timeProvider;
     private readonly long _handshakeDeadline;
     private readonly long _earlyAbortWindowTicks;
     private int _state;
@@ -29,7 +28,6 @@ internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
     {
         Breaker = breaker;
         _upgrade = upgrade;
-        _timeProvider = timeProvider;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         _handshakeDeadline = timeProvider.GetTimestamp() + ToTimestampTicks(breaker.Settings.HandshakeTimeout, timeProvider);
         _earlyAbortWindowTicks = ToTimestampTicks(breaker.Settings.EarlyAbortWindow, timeProvider);
@@ -64,12 +62,6 @@ internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
         _cancel.Dispose();
     }
 
-    /// <summary>The session ended: within the early-abort window by the backend's hand it is the backend's failure.</summary>
-    void ISessionEndListener.OnSessionEnded(Session session, SessionCloseReason reason)
-    {
-        var early = _timeProvider.GetTimestamp() - session.StartTimestamp < _earlyAbortWindowTicks;
-        Resolve(early && reason == SessionCloseReason.BackendLost ? BackendFailure.EarlyAbort : BackendFailure.None);
-    }
 
     /// <summary>Records the outcome; only the first call counts.</summary>
     public bool Resolve(BackendFailure failure)
@@ -93,9 +85,15 @@ internal sealed class UpgradeAttempt : IDisposable, ISessionEndListener
 
         if (Session is { } session)
         {
-            // Upgraded: the early-abort window runs from the session's start.
-            if (now - session.StartTimestamp >= _earlyAbortWindowTicks)
+            if (session.EndReason is { } reason)
             {
+                // Ended since the last tick, inside the window (a session on the lean path: on the YARP path the
+                // breaker middleware judges it when the relay returns, before the session leaves the registry).
+                Resolve(reason == SessionCloseReason.BackendLost ? BackendFailure.EarlyAbort : BackendFailure.None);
+            }
+            else if (now - session.StartTimestamp >= _earlyAbortWindowTicks)
+            {
+                // Upgraded: the early-abort window runs from the session's start.
                 Resolve(BackendFailure.None);
             }
         }

@@ -41,6 +41,9 @@ internal sealed class Session
     private const int EndedFlag = 1;
     private const int ClientGoneFlag = 2;
 
+    /// <summary>The end reason (plus one) sits in the flags' second byte, written with the ended flag.</summary>
+    private const int EndReasonShift = 8;
+
     public Session(long id, in SessionStartInfo info, long startTimestamp)
         : this(id, SessionBinding.Of(info), info.ClientAddress, info.ClientPort, info.Protocol, startTimestamp, info.Path)
     {
@@ -138,6 +141,9 @@ internal sealed class Session
 
     public bool HasEnded => (Volatile.Read(ref _flags) & EndedFlag) != 0;
 
+    /// <summary>Why the session ended, once it has (what the registry recorded).</summary>
+    public SessionCloseReason? EndReason => Volatile.Read(ref _flags) is var flags && (flags & EndedFlag) != 0 ? (SessionCloseReason)((flags >> EndReasonShift) - 1) : null;
+
     /// <summary>The client's transport ended: end of stream, a failed read or a failed write.</summary>
     public bool ClientGone => (Volatile.Read(ref _flags) & ClientGoneFlag) != 0;
 
@@ -146,8 +152,23 @@ internal sealed class Session
 
     internal void MarkClientGone() => Interlocked.Or(ref _flags, ClientGoneFlag);
 
-    /// <summary>Marks the session ended; true only for the first caller.</summary>
-    internal bool TryEnd() => (Interlocked.Or(ref _flags, EndedFlag) & EndedFlag) == 0;
+    /// <summary>Marks the session ended, for <paramref name="reason"/>; true only for the first caller.</summary>
+    internal bool TryEnd(SessionCloseReason reason)
+    {
+        var flags = Volatile.Read(ref _flags);
+        while ((flags & EndedFlag) == 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _flags, flags | EndedFlag | (((int)reason + 1) << EndReasonShift), flags);
+            if (seen == flags)
+            {
+                return true;
+            }
+
+            flags = seen;
+        }
+
+        return false;
+    }
 
     /// <summary>Accounts what one read from the client carried (called by the client-to-backend relay only).</summary>
     internal void RecordInbound(int bytes, in ClientFilterResult result, long timestamp)

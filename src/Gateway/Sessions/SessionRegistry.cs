@@ -79,7 +79,7 @@ internal sealed partial class SessionRegistry
     /// <param name="detail">What ended the relay (e.g. the forwarder's error), for the log line.</param>
     public bool Close(Session session, SessionCloseReason reason, string? detail = null)
     {
-        if (!session.TryEnd())
+        if (!session.TryEnd(reason))
         {
             return false;
         }

@@ -6,6 +6,10 @@
 # pages of socket buffers) before and at the hold, and the kernel's socket slab memory (/proc/slabinfo: TCP, inode,
 # file, epoll, port buckets; system-wide, so client, proxy and backend sockets together) delta per session.
 # Usage: test/Benchmarks/loadtest/memory.sh [sessions...]   (default: 2000 5000 9000 18000)
+# MEMORY_TARGETS: which of gateway-h1 gateway-h2 gateway-yarp nginx to measure (default: all four); gateway-yarp is
+# the gateway with Gateway:Sessions:LeanPath=false (every session relayed by YARP inside its request, the issue-7
+# build's path), so lean and YARP are compared in one run. For the gateway, the GC's own figures at the hold are
+# printed too (heap after the last collection, its fragmentation, committed), from the management port's /metrics.
 # A proxy with an HTTP/1.1 backend leg holds 2 sockets per session; under the 20,000 open-file hard limit per
 # process it cannot hold more than ~9,900 sessions, so those rows are skipped above that (the HTTP/2 leg
 # multiplexes up to 100 sessions per backend connection and is measured).
@@ -29,6 +33,7 @@ measure() { # target N -> prints one table row, sets last_kb
   case "$target" in
     gateway-h1) start_gateway "$target-$n" h1 "$h1_port"; pid=$gateway_pid; port=$gateway_port; url="ws://127.0.0.1:$port/echo/" ;;
     gateway-h2) start_gateway "$target-$n" h2 "$h2_port"; pid=$gateway_pid; port=$gateway_port; url="ws://127.0.0.1:$port/echo/" ;;
+    gateway-yarp) GATEWAY_EXTRA_ENV="${GATEWAY_EXTRA_ENV:-} Gateway__Sessions__LeanPath=false" start_gateway "$target-$n" h1 "$h1_port"; pid=$gateway_pid; port=$gateway_port; url="ws://127.0.0.1:$port/echo/" ;;
     nginx)      start_nginx "$n" "$h1_port"; pid=$nginx_pid; port=$nginx_port; url="ws://127.0.0.1:$port/echo/" ;;
   esac
   # Warm-up: JIT, pools, nginx's connection array are not what a session costs.
@@ -45,6 +50,13 @@ measure() { # target N -> prints one table row, sets last_kb
   for _ in $(seq 1 $(( (n / ramp + 60) * 5 ))); do seen="$(established "$port")"; [ "$seen" -ge "$n" ] && break; sleep 0.2; done
   sleep 3
   local rss1 mem1 slab1; rss1="$(rss_kb "$pid")"; mem1="$(tcp_mem_pages)"; slab1="$(socket_slab_kb)"; seen="$(established "$port")"
+  if [ "$target" != nginx ]; then
+    curl -s "http://127.0.0.1:$gateway_mgmt/metrics" | awk -v t="$target" -v n="$n" '
+      /^dotnet_gc_last_collection_heap_size_bytes/ {h += $2}
+      /^dotnet_gc_last_collection_heap_fragmentation_size_bytes/ {f += $2}
+      /^dotnet_gc_last_collection_memory_committed_size_bytes/ {c = $2}
+      END {printf "gc at hold (%s, %d): heap %.1f MiB, fragmentation %.1f MiB, committed %.1f MiB\n", t, n, h/1048576, f/1048576, c/1048576}' >&2
+  fi
   wait "$client" || echo "load tool exit $? ($target $n)" >&2
   local opened open_end failed
   opened="$(jq_or_py "$work/hold-$target-$n.json" "d['sessions']['opened']")"
@@ -61,13 +73,13 @@ echo "| sessions | target | RSS before (KB) | RSS at hold (KB) | RSS KB/session 
 echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in "${sizes[@]}"; do
   declare -A kb=() rows=()
-  for target in gateway-h1 gateway-h2 nginx; do
+  for target in ${MEMORY_TARGETS:-gateway-h1 gateway-h2 gateway-yarp nginx}; do
     if [ "$target" != gateway-h2 ] && [ $(( 2 * n + 200 )) -gt "$fd_limit" ]; then
       rows[$target]="| $n | $target | — | — | skipped: needs $((2 * n)) sockets in one process, limit $fd_limit | | | | | |"; continue
     fi
     measure "$target" "$n"; kb[$target]="$last_kb"; rows[$target]="$row"
   done
-  for target in gateway-h1 gateway-h2 nginx; do
+  for target in ${MEMORY_TARGETS:-gateway-h1 gateway-h2 gateway-yarp nginx}; do
     ratio="—"
     if [ -n "${kb[$target]:-}" ] && [ -n "${kb[nginx]:-}" ] && [ "$target" != nginx ]; then ratio="$(printf %.2f "$(echo "${kb[$target]} / ${kb[nginx]}" | bc -l)")"; fi
     if [[ "${rows[$target]}" == *skipped* ]]; then echo "${rows[$target]}"; else echo "${rows[$target]} $ratio |"; fi

@@ -5,22 +5,26 @@ namespace Gateway.IntegrationTests.Heartbeat;
 
 /// <summary>
 /// Tier 4: above the high watermark the heartbeat sheds the coldest sessions (longest without an application
-/// message) first, down to the mark, and never the hot ones, however old they are.
+/// message) first, down to the mark, and never the hot ones, however old they are. On both relay paths: a shed
+/// session is closed by whichever relay carries it, and its traffic is what keeps it hot.
 /// </summary>
 [Collection(TimingCollection.Name)]
 public sealed class PressureTests : IAsyncLifetime
 {
     private const int High = 5;
 
+    // Started by the test, not by InitializeAsync: the backend leg depends on the path under test.
     private EchoBackend _backend = null!;
     private GatewayInstance _gateway = null!;
     private string _route = "";
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    private async Task StartAsync(RelayPath path)
     {
-        _backend = await EchoBackend.StartAsync();
+        _backend = await RelayPaths.StartEchoBackendAsync(path);
         var settings = new GatewaySettings();
-        _route = settings.Route("pressure", "/pressure", settings.Cluster("echo", _backend.Address));
+        _route = settings.Route("pressure", "/pressure", settings.Cluster(path, "echo", _backend.Address));
         // A priority route is still admitted above the high watermark; the heartbeat then brings it back down.
         settings[$"ReverseProxy:Routes:{_route}:Metadata:Gateway.Priority"] = "true";
         settings["Gateway:Admission:Watermarks:Low"] = "1";
@@ -33,19 +37,31 @@ public sealed class PressureTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _gateway.DisposeAsync();
-        await _backend.DisposeAsync();
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync();
+        }
+
+        if (_backend is not null)
+        {
+            await _backend.DisposeAsync();
+        }
     }
 
-    [Fact]
-    public async Task AboveTheHighWatermark_TheColdestAreShedFirst_TheOldestHotOnesStay()
+    [Theory]
+    [InlineData(RelayPath.Lean)]
+    [InlineData(RelayPath.LeanHttp2Leg)]
+    [InlineData(RelayPath.Yarp)]
+    public async Task AboveTheHighWatermark_TheColdestAreShedFirst_TheOldestHotOnesStay(RelayPath path)
     {
+        await StartAsync(path);
         using var stop = new CancellationTokenSource();
         var hot = new List<(ClientWebSocket Socket, Task Chat)>();
         var cold = new List<(ClientWebSocket Socket, Task<(WebSocketCloseStatus? Status, string? Description)> Closed)>();
         try
         {
             await Scenario(stop, hot, cold);
+            await _gateway.AssertOpenedOnAsync(path, hot.Count + cold.Count, ("route", _route));
         }
         finally
         {

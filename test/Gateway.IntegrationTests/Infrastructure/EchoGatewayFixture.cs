@@ -1,8 +1,14 @@
 namespace Gateway.IntegrationTests.Infrastructure;
 
-/// <summary>An HTTP/1.1 echo backend behind a gateway with a route <c>/echo</c>.</summary>
+/// <summary>An HTTP/1.1 echo backend behind a gateway with a route <c>/echo</c> (h2c with <see cref="RelayPath"/> YARP).</summary>
 public class EchoGatewayFixture : IAsyncLifetime
 {
+    /// <summary>
+    /// The path of HTTP/1.1 clients' sessions: YARP gives the cluster an h2c backend and an HTTP/2 leg. HTTP/2
+    /// clients' sessions take YARP either way.
+    /// </summary>
+    public RelayPath RelayPath { get; init; } = RelayPath.Lean;
+
     public EchoBackend Backend { get; private set; } = null!;
 
     public GatewayInstance Gateway { get; private set; } = null!;
@@ -13,9 +19,9 @@ public class EchoGatewayFixture : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        Backend = await EchoBackend.StartAsync();
+        Backend = await RelayPaths.StartEchoBackendAsync(RelayPath);
         var settings = new GatewaySettings();
-        ClusterId = settings.Cluster("echo", Backend.Address);
+        ClusterId = settings.Cluster(RelayPath, "echo", Backend.Address);
         RouteId = settings.Route("echo", "/echo", ClusterId);
         Configure(settings);
         Gateway = await GatewayInstance.StartAsync(settings);

@@ -26,9 +26,11 @@ public sealed class RawBackendSession
 /// <summary>
 /// A Kestrel backend that completes the WebSocket handshake itself and then reads and writes raw frames, so a
 /// test sees every frame that reached the backend (pings and pongs included) and can make it send exactly
-/// what it wants. Text commands: <c>stream:N:M</c> sends one binary message of N fragments of M bytes (byte
-/// i of the message is i % 251), then a text "done"; <c>ping:xyz</c> sends a ping with payload xyz. Other
-/// messages are echoed; pings answered; a close is answered with the same status and the connection ended.
+/// what it wants. Text commands: <c>stream:N:M[:D]</c> sends one binary message of N fragments of M bytes (byte
+/// i of the message is i % 251) D ms apart (10 by default), then a text "done"; <c>ping:xyz</c> sends a ping with
+/// payload xyz. Other frames are echoed as they came (fragments too); pings answered; a close is answered with the
+/// same status and the connection ended. An upgrade request with <c>?status=N</c> is refused with status N and
+/// <see cref="RefusalPage"/> as a chunked body.
 /// </summary>
 public sealed class RawBackend : IAsyncDisposable
 {
@@ -58,6 +60,8 @@ public sealed class RawBackend : IAsyncDisposable
 
     public RawBackendSession Session(string id) => Sessions.GetOrAdd(id, _ => new RawBackendSession());
 
+    public const string RefusalPage = "<html><body>Not for you.</body></html>";
+
     public static byte[] MessageByte(int count) => Enumerable.Range(0, count).Select(i => (byte)(i % 251)).ToArray();
 
     private async Task HandleAsync(HttpContext context)
@@ -66,6 +70,14 @@ public sealed class RawBackend : IAsyncDisposable
         if (upgrade is not { IsUpgradableRequest: true })
         {
             context.Response.StatusCode = 400;
+            return;
+        }
+
+        if (int.TryParse(context.Request.Query["status"], System.Globalization.CultureInfo.InvariantCulture, out var refusal))
+        {
+            context.Response.StatusCode = refusal;
+            context.Response.ContentType = "text/html";
+            await context.Response.WriteAsync(RefusalPage);
             return;
         }
 
@@ -111,13 +123,16 @@ public sealed class RawBackend : IAsyncDisposable
                         break;
                     case RawFrame.Text when Encoding.UTF8.GetString(frame.Payload) is var text && text.StartsWith("stream:", StringComparison.Ordinal):
                         var parts = text.Split(':');
-                        _ = StreamAsync(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+                        _ = StreamAsync(
+                            int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture),
+                            int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture),
+                            parts.Length > 3 ? int.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture) : 10);
                         break;
                     case RawFrame.Text when Encoding.UTF8.GetString(frame.Payload) is var text && text.StartsWith("ping:", StringComparison.Ordinal):
                         await Send(RawFrames.Encode(RawFrame.Ping, Encoding.UTF8.GetBytes(text[5..]), mask: false));
                         break;
-                    case RawFrame.Text or RawFrame.Binary:
-                        await Send(RawFrames.Encode(frame.Opcode, frame.Payload, mask: false, rsv: frame.Rsv));
+                    case RawFrame.Text or RawFrame.Binary or RawFrame.Continuation:
+                        await Send(RawFrames.Encode(frame.Opcode, frame.Payload, frame.Fin, mask: false, rsv: frame.Rsv));
                         break;
                 }
             }
@@ -141,7 +156,7 @@ public sealed class RawBackend : IAsyncDisposable
             }
         }
 
-        async Task StreamAsync(int fragments, int size)
+        async Task StreamAsync(int fragments, int size, int delayMilliseconds)
         {
             var message = MessageByte(fragments * size);
             try
@@ -149,7 +164,7 @@ public sealed class RawBackend : IAsyncDisposable
                 for (var i = 0; i < fragments; i++)
                 {
                     await Send(RawFrames.Encode(i == 0 ? RawFrame.Binary : RawFrame.Continuation, message.AsSpan(i * size, size), fin: i == fragments - 1, mask: false));
-                    await Task.Delay(10);
+                    await Task.Delay(delayMilliseconds);
                 }
 
                 await Send(RawFrames.Encode(RawFrame.Text, "done"u8, mask: false));

@@ -73,6 +73,9 @@ public sealed class RawClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Half-closes: a FIN on the sending side, the receiving side stays open.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
+
     /// <summary>Ends the connection with a reset (RST) instead of a FIN.</summary>
     public ValueTask ResetAsync()
     {

@@ -34,6 +34,10 @@ public sealed class RoundTripTests : IClassFixture<EchoGatewayFixture>
     public async Task Echo_EverySizeAndType_RoundTripsByteForByte(int size, WebSocketMessageType type, ClientProtocol protocol)
     {
         var uri = protocol == ClientProtocol.H2c ? new Uri(_fixture.Gateway.H2cWs, "/echo") : _fixture.Gateway.Ws("/echo");
+        // Both relay paths are covered by the client forms: over this HTTP/1.1 cluster an HTTP/1.1 client's session
+        // is relayed lean, an h2c one by YARP.
+        var path = protocol == ClientProtocol.H2c ? RelayPath.Yarp : RelayPath.Lean;
+        var openedBefore = await OpenedAsync(path);
         using var socket = await WebSocketClient.ConnectAsync(uri, protocol);
         var payload = Payload(size, type, seed: size);
 
@@ -45,8 +49,13 @@ public sealed class RoundTripTests : IClassFixture<EchoGatewayFixture>
         Assert.Equal(payload.Length, echoed.Length);
         Assert.True(payload.AsSpan().SequenceEqual(echoed), "first message differs");
         Assert.True(second.AsSpan().SequenceEqual(echoedSecond), "second message differs");
+        // The class's cases run one after another on the shared gateway: this one opened the only new session.
+        Assert.Equal(openedBefore + 1, await OpenedAsync(path));
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
     }
+
+    private async Task<double> OpenedAsync(RelayPath path)
+        => (await _fixture.Gateway.MetricsAsync()).Sum("gateway_sessions_opened_total", ("route", _fixture.RouteId), ("path", path.Label()));
 
     internal static byte[] Payload(int size, WebSocketMessageType type, int seed)
     {

@@ -81,13 +81,18 @@ public sealed class BreakerTests
     }
 
     [Theory]
-    [InlineData(BackendFault.Status500, "status_5xx")]
-    [InlineData(BackendFault.Hang, "handshake_timeout")]
-    [InlineData(BackendFault.AcceptThenAbort, "early_abort")]
-    public async Task FailingUpgrades_OpenTheBreaker(BackendFault fault, string reason)
+    [InlineData(BackendFault.Status500, "status_5xx", RelayPath.Lean)]
+    [InlineData(BackendFault.Hang, "handshake_timeout", RelayPath.Lean)]
+    [InlineData(BackendFault.AcceptThenAbort, "early_abort", RelayPath.Lean)]
+    [InlineData(BackendFault.AcceptThenAbort, "early_abort", RelayPath.Yarp)]
+    public async Task FailingUpgrades_OpenTheBreaker(BackendFault fault, string reason, RelayPath path)
     {
         await using var backend = await FaultyBackend.StartAsync(fault);
         var settings = new GatewaySettings();
+        // An accepted session's early abort is judged by the relay that saw it end: both paths. The other faults fail
+        // the upgrade before there is a session to relay. The faulty backend speaks only HTTP/1.1: YARP with the lean
+        // path switched off.
+        settings.SwitchTo(path);
         var cluster = settings.Cluster("faulty", backend.Address);
         // Short only where the timeout is the fault under test: elsewhere a loaded machine must not turn a quick
         // answer into a handshake timeout (it did once in CI, with the backend's 101 later than 500 ms).
@@ -115,6 +120,11 @@ public sealed class BreakerTests
 
         await Eventually.EqualAsync(1.0, () => Breakers.StateAsync(gateway, cluster, "d1", "open"), TimeSpan.FromSeconds(5));
         Assert.Equal(3, await Breakers.FailuresAsync(gateway, cluster, "d1", reason));
+        if (fault == BackendFault.AcceptThenAbort)
+        {
+            await gateway.AssertOpenedOnAsync(path, 3, ("cluster", cluster));
+        }
+
         if (fault == BackendFault.Hang)
         {
             Assert.Contains(gateway.Logs.Entries, e => e.EventId.Name == "ForwardFailed" && e.Message.Contains("HandshakeTimedOut; answered 504", StringComparison.Ordinal));

@@ -5,39 +5,61 @@ namespace Gateway.IntegrationTests.Sessions;
 
 /// <summary>
 /// Client frames are checked before any of their bytes reach a backend: oversized frames and messages get
-/// 1009, protocol violations 1002, the backend a (masked) 1001, each counted; other sessions carry on.
+/// 1009, protocol violations 1002, the backend a (masked) 1001, each counted; other sessions carry on. On both
+/// relay paths: each checks the client's frames in its own relay.
 /// </summary>
 public sealed class FrameValidationTests : IAsyncLifetime
 {
+    // Started by each test, not by InitializeAsync: the settings depend on the path under test.
     private RawBackend _raw = null!;
-    private EchoBackend _h2 = null!;
+    private EchoBackend _echo = null!;
     private GatewayInstance _gateway = null!;
     private string _route = "";
-    private string _h2Route = "";
+    private string _echoRoute = "";
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync();
+        }
+
+        if (_raw is not null)
+        {
+            await _raw.DisposeAsync();
+        }
+
+        if (_echo is not null)
+        {
+            await _echo.DisposeAsync();
+        }
+    }
+
+    private async Task StartAsync(RelayPath path)
     {
         _raw = await RawBackend.StartAsync();
-        _h2 = await EchoBackend.StartAsync(http2: true);
+        _echo = await RelayPaths.StartEchoBackendAsync(path);
         var settings = new GatewaySettings();
         _route = settings.Route("limited", "/limited", settings.Cluster("raw", _raw.Address));
         settings[$"ReverseProxy:Routes:{_route}:Metadata:Gateway.MaxFrameSize"] = "1024";
         settings[$"ReverseProxy:Routes:{_route}:Metadata:Gateway.MaxMessageSize"] = "4096";
-        _h2Route = settings.Route("h2", "/h2", settings.Cluster("h2", http2: true, _h2.Address));
-        settings[$"ReverseProxy:Routes:{_h2Route}:Metadata:Gateway.MaxFrameSize"] = "1024";
+        // On YARP, an HTTP/2 backend leg.
+        _echoRoute = settings.Route("echo", "/echo", settings.Cluster(path, "echo", _echo.Address));
+        settings[$"ReverseProxy:Routes:{_echoRoute}:Metadata:Gateway.MaxFrameSize"] = "1024";
+        // The raw backend, which shows every frame that reached it, speaks only HTTP/1.1: its sessions take YARP
+        // with the lean path switched off.
+        settings.SwitchTo(path);
         _gateway = await GatewayInstance.StartAsync(settings);
     }
 
-    public async Task DisposeAsync()
+    [Theory]
+    [InlineData(RelayPath.Lean)]
+    [InlineData(RelayPath.Yarp)]
+    public async Task OversizedFrame_Client1009_Backend1001_NoByteOfItReachesTheBackend_OtherSessionsCarryOn(RelayPath path)
     {
-        await _gateway.DisposeAsync();
-        await _raw.DisposeAsync();
-        await _h2.DisposeAsync();
-    }
-
-    [Fact]
-    public async Task OversizedFrame_Client1009_Backend1001_NoByteOfItReachesTheBackend_OtherSessionsCarryOn()
-    {
+        await StartAsync(path);
         using var bystander = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + Guid.NewGuid().ToString("N")));
         var id = Guid.NewGuid().ToString("N");
         using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
@@ -55,11 +77,15 @@ public sealed class FrameValidationTests : IAsyncLifetime
         Assert.Equal([9, 9], await bystander.EchoAsync([9, 9], WebSocketMessageType.Binary));
         await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", "frame_too_big")));
         await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_sessions_closed_total", ("route", _route), ("reason", "message_too_big")));
+        await _gateway.AssertOpenedOnAsync(path, 2, ("route", _route));
     }
 
-    [Fact]
-    public async Task OversizedMessage_AcrossFragments_Client1009()
+    [Theory]
+    [InlineData(RelayPath.Lean)]
+    [InlineData(RelayPath.Yarp)]
+    public async Task OversizedMessage_AcrossFragments_Client1009(RelayPath path)
     {
+        await StartAsync(path);
         var id = Guid.NewGuid().ToString("N");
         using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
 
@@ -75,21 +101,29 @@ public sealed class FrameValidationTests : IAsyncLifetime
         Assert.Equal("message too big", description);
         Assert.Equal(1001, (await _raw.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10)))!.CloseStatus);
         await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", "message_too_big")));
+        await _gateway.AssertOpenedOnAsync(path, 1, ("route", _route));
     }
 
-    public static TheoryData<string, string, string> MalformedFrames() => new()
+    public static TheoryData<string, string, string, RelayPath> MalformedFrames()
     {
-        { "unmasked", "unmasked client frame", "unmasked" },
-        { "rsv2", "reserved bits set without a negotiated extension", "reserved_bits" },
-        { "opcode5", "unknown opcode", "unknown_opcode" },
-        { "fragmentedPing", "fragmented control frame", "bad_control_frame" },
-        { "orphanContinuation", "continuation frame without a message to continue", "bad_fragmentation" },
-    };
+        var data = new TheoryData<string, string, string, RelayPath>();
+        foreach (var path in new[] { RelayPath.Lean, RelayPath.Yarp })
+        {
+            data.Add("unmasked", "unmasked client frame", "unmasked", path);
+            data.Add("rsv2", "reserved bits set without a negotiated extension", "reserved_bits", path);
+            data.Add("opcode5", "unknown opcode", "unknown_opcode", path);
+            data.Add("fragmentedPing", "fragmented control frame", "bad_control_frame", path);
+            data.Add("orphanContinuation", "continuation frame without a message to continue", "bad_fragmentation", path);
+        }
+
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(MalformedFrames))]
-    public async Task MalformedFrame_Client1002WithTheReason_Backend1001_NothingMalformedReachesIt(string kind, string reason, string label)
+    public async Task MalformedFrame_Client1002WithTheReason_Backend1001_NothingMalformedReachesIt(string kind, string reason, string label, RelayPath path)
     {
+        await StartAsync(path);
         var id = Guid.NewGuid().ToString("N");
         await using var client = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
         byte[] bad = kind switch
@@ -125,11 +159,15 @@ public sealed class FrameValidationTests : IAsyncLifetime
         Assert.All(seen, f => Assert.True(f.Masked && f.Rsv == 0 && f.Opcode is RawFrame.Text or RawFrame.Close));
         await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_frames_rejected_total", ("route", _route), ("reason", label)));
         await Eventually.EqualAsync(1, () => _gateway.Logs.Entries.Count(e => e.EventId.Name == "FrameRefused" && e.Message.Contains(reason, StringComparison.Ordinal) && e.Message.Contains(_route, StringComparison.Ordinal)));
+        await _gateway.AssertOpenedOnAsync(path, 1, ("route", _route));
     }
 
-    [Fact]
-    public async Task CompressedFrames_PassWhenTheBackendAgreedToPermessageDeflate_OtherwiseTheyAre1002()
+    [Theory]
+    [InlineData(RelayPath.Lean)]
+    [InlineData(RelayPath.Yarp)]
+    public async Task CompressedFrames_PassWhenTheBackendAgreedToPermessageDeflate_OtherwiseTheyAre1002(RelayPath path)
     {
+        await StartAsync(path);
         var agreed = Guid.NewGuid().ToString("N");
         await using (var client = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + agreed), "Sec-WebSocket-Extensions: permessage-deflate"))
         {
@@ -147,21 +185,28 @@ public sealed class FrameValidationTests : IAsyncLifetime
         Assert.Equal(RawFrame.Close, close!.Opcode);
         Assert.Equal(1002, close.CloseStatus);
         Assert.DoesNotContain(_raw.Session(notAgreed).Frames, f => f.Rsv != 0);
+        await _gateway.AssertOpenedOnAsync(path, 2, ("route", _route));
     }
 
-    [Fact]
-    public async Task OversizedFrame_OverAnHttp2BackendLeg_TheBackendStillGetsItsClose()
+    [Theory]
+    [InlineData(RelayPath.Lean)]
+    [InlineData(RelayPath.LeanHttp2Leg)]
+    [InlineData(RelayPath.Yarp)]
+    public async Task OversizedFrame_OverEitherBackendLeg_TheBackendStillGetsItsClose(RelayPath path)
     {
+        // On YARP over an HTTP/2 backend leg: the gateway's close goes into one stream of a shared connection.
+        await StartAsync(path);
         var id = Guid.NewGuid().ToString("N");
-        using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/h2?id=" + id));
+        using var socket = await WebSocketClient.ConnectAsync(_gateway.Ws("/echo?id=" + id));
         Assert.Equal([4], await socket.EchoAsync([4], WebSocketMessageType.Binary));
 
         await socket.SendAsync(new byte[5000], WebSocketMessageType.Binary, true, CancellationToken.None);
         var (status, _) = await socket.ReceiveCloseAsync().WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
-        var backendSaw = await _h2.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var backendSaw = await _echo.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, backendSaw.Status);
         Assert.Equal("frame too big", backendSaw.Description);
+        await _gateway.AssertOpenedOnAsync(path, 1, ("route", _echoRoute));
     }
 }

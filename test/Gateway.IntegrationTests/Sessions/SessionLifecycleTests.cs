@@ -7,19 +7,17 @@ namespace Gateway.IntegrationTests.Sessions;
 
 /// <summary>
 /// Acceptance 5: the active-session gauge follows the open sessions and returns to 0 however a session ends,
-/// and every ended session is counted once (closed counter by reason, duration histogram, registry).
+/// and every ended session is counted once (closed counter by reason, duration histogram, registry). On both relay
+/// paths: each has its own end of a session to notice and judge.
 /// </summary>
 public sealed class SessionLifecycleTests : IAsyncLifetime
 {
+    // Started by the test, not by InitializeAsync: the backend leg depends on the path under test.
     private EchoGatewayFixture _fixture = null!;
 
-    public async Task InitializeAsync()
-    {
-        _fixture = new EchoGatewayFixture();
-        await _fixture.InitializeAsync();
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    public Task DisposeAsync() => _fixture.DisposeAsync();
+    public Task DisposeAsync() => _fixture is null ? Task.CompletedTask : _fixture.DisposeAsync();
 
     public enum Ending
     {
@@ -29,14 +27,27 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         BackendDrop,
     }
 
+    public static TheoryData<Ending, string, RelayPath> Endings()
+    {
+        var data = new TheoryData<Ending, string, RelayPath>();
+        foreach (var path in new[] { RelayPath.Lean, RelayPath.LeanHttp2Leg, RelayPath.Yarp })
+        {
+            data.Add(Ending.ClientClose, "client_close", path);
+            data.Add(Ending.BackendClose, "backend_close", path);
+            data.Add(Ending.ClientDrop, "client_lost", path);
+            data.Add(Ending.BackendDrop, "backend_lost", path);
+        }
+
+        return data;
+    }
+
     [Theory]
-    [InlineData(Ending.ClientClose, "client_close")]
-    [InlineData(Ending.BackendClose, "backend_close")]
-    [InlineData(Ending.ClientDrop, "client_lost")]
-    [InlineData(Ending.BackendDrop, "backend_lost")]
-    public async Task ActiveGauge_FollowsSessions_AndReturnsToZero(Ending ending, string reason)
+    [MemberData(nameof(Endings))]
+    public async Task ActiveGauge_FollowsSessions_AndReturnsToZero(Ending ending, string reason, RelayPath path)
     {
         const int Count = 5;
+        _fixture = new EchoGatewayFixture { RelayPath = path };
+        await _fixture.InitializeAsync();
         var registry = _fixture.Gateway.Services.GetRequiredService<SessionRegistry>();
         var sockets = new List<ClientWebSocket>();
         for (var i = 0; i < Count; i++)
@@ -48,6 +59,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         }
 
         Assert.Equal(Count, registry.Count);
+        await _fixture.Gateway.AssertOpenedOnAsync(path, Count, ("route", _fixture.RouteId));
 
         foreach (var socket in sockets)
         {

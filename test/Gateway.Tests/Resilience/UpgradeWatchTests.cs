@@ -50,6 +50,33 @@ public sealed class UpgradeWatchTests
         Assert.Equal(1, registry.Count);
     }
 
+    /// <summary>
+    /// A session that left its request (the lean path) is judged by the watch: ended by the backend inside the
+    /// early-abort window, it is the destination's failure; ended by the client, it is not.
+    /// </summary>
+    [Theory]
+    [InlineData((int)SessionCloseReason.BackendLost, (int)BackendFailure.EarlyAbort)]
+    [InlineData((int)SessionCloseReason.ClientLost, (int)BackendFailure.None)]
+    [InlineData((int)SessionCloseReason.BackendClose, (int)BackendFailure.None)]
+    public async Task SessionOutsideItsRequest_EndingInsideTheWindow_IsJudgedByHowItEnded(int reason, int expected)
+    {
+        var time = new ManualTimeProvider();
+        using var watch = new UpgradeWatch(time);
+        var upgrade = Upgrade(time, out var registry);
+        using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade, time, CancellationToken.None);
+        watch.Add(attempt);
+        await using var stream = upgrade.Start(Stream.Null);
+        attempt.LeaveRequest();
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(attempt.IsResolved);
+        registry.Close(upgrade.Session!, (SessionCloseReason)reason);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+
+        Assert.Equal((BackendFailure)expected, await attempt.Outcome);
+        Assert.Equal(0, watch.Pending);
+    }
+
     [Fact]
     public async Task FirstOutcome_Wins()
     {

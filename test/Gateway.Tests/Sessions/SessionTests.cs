@@ -59,14 +59,16 @@ public sealed class SessionTests
     }
 
     [Fact]
-    public void TryEnd_OnlyOnce_AndClientGoneIsIndependent()
+    public void TryEnd_OnlyOnce_KeepsTheFirstReason_AndClientGoneIsIndependent()
     {
         var session = New();
         session.MarkClientGone();
-        Assert.True(session.TryEnd());
-        Assert.False(session.TryEnd());
+        Assert.Null(session.EndReason);
+        Assert.True(session.TryEnd(SessionCloseReason.BackendLost));
+        Assert.False(session.TryEnd(SessionCloseReason.ClientClose));
         Assert.True(session.ClientGone);
         Assert.True(session.HasEnded);
+        Assert.Equal(SessionCloseReason.BackendLost, session.EndReason);
     }
 
     private static Session New() => new(1, TestServices.StartInfo(), 0);
