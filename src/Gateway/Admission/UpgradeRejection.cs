@@ -18,7 +18,7 @@ namespace Gateway.Admission;
 internal sealed partial class UpgradeRejection
 {
     /// <summary>RFC 6455 7.4.1 reserves 1013 "Try Again Later" (registered by IANA) for exactly this.</summary>
-    public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
+    public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)Frames.CloseFrame.TryAgainLater;
 
     private readonly WebSocketMiddleware _acceptThenClose;
     private readonly ILogger<UpgradeRejection> _logger;

@@ -18,13 +18,12 @@ namespace Gateway.Drain;
 /// themselves) and the heartbeat ticker (which enforces the close deadlines) both still run. YARP has no drain
 /// of its own; without this, every session is aborted at the host's shutdown timeout.</para>
 /// <para>One loop for the whole drain, on the <see cref="TimeProvider"/>: no timer per session. A session is
-/// "told to go away" through <see cref="ISessionChannel.GoAway"/>: the backend gets close 1001 "going away" after
+/// "told to go away" (<see cref="SessionEnds.Drain"/>, through <see cref="Session.BeginClose"/>): the backend gets close 1001 "going away" after
 /// the last whole message the gateway accepted from the client, and its answer (what it still sends, then its
 /// close frame) reaches the client as usual, so nothing already accepted in either direction is lost.</para>
 /// </remarks>
 internal sealed partial class DrainService : IHostedLifecycleService, IDrainGauges
 {
-    public const string GoingAwayReason = "going away";
 
     private static readonly TimeSpan ProgressLogInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan SettleInterval = TimeSpan.FromMilliseconds(50);
@@ -179,18 +178,8 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
     }
 
     private int GoAway(Session session)
-    {
-        if (session.HasEnded || session.Channel is not { } channel
-            || !session.TryBeginGatewayClose(SessionCloseReason.Drain, _timeProvider.GetTimestamp() + session.Policy.CloseTimeout))
-        {
-            // Ended meanwhile, or already closing for another reason (its own deadline applies).
-            return 0;
-        }
-
-        session.Tier = SessionTier.Closing;
-        channel.GoAway(GoingAwayReason);
-        return 1;
-    }
+        // Ended meanwhile, or already closing for another reason (its own deadline applies): not counted.
+        => !session.HasEnded && session.BeginClose(SessionCloseReason.Drain, _timeProvider.GetTimestamp()) ? 1 : 0;
 
     /// <summary>Waits for the close handshakes of the last batch, at most <paramref name="timeout"/>.</summary>
     private async Task WaitForSessionsAsync(TimeSpan timeout, CancellationToken cancellationToken)

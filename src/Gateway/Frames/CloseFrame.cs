@@ -3,18 +3,32 @@ using System.Text;
 
 namespace Gateway.Frames;
 
-/// <summary>Close frames the gateway itself sends to a client (RFC 6455 §5.5.1: unmasked, at most 125 bytes of payload).</summary>
+/// <summary>
+/// The close status codes the gateway sends (RFC 6455 §7.4, the IANA registry) and the close frames that carry them
+/// (§5.5.1: at most 125 bytes of payload; unmasked to a client, masked to a backend). Which code ends which kind of
+/// session is decided in one place, <see cref="Sessions.SessionEnds"/>.
+/// </summary>
 internal static class CloseFrame
 {
+    public const int NormalClosure = 1000;
+
+    /// <summary>1001: an endpoint is going away (a drain, a client gone, an eviction).</summary>
+    public const int GoingAway = 1001;
+
+    /// <summary>1002: a frame broke the protocol.</summary>
+    public const int ProtocolError = 1002;
+
+    /// <summary>1009: a frame or message too big to process.</summary>
+    public const int MessageTooBig = 1009;
+
     /// <summary>1011: the server met a condition that prevented it from fulfilling the request.</summary>
     public const int InternalError = 1011;
 
     /// <summary>1012 "Service Restart" (IANA registry): the client may reconnect, to another instance.</summary>
     public const int ServiceRestart = 1012;
 
-    public const int GoingAway = 1001;
-
-    public const int NormalClosure = 1000;
+    /// <summary>1013 "Try Again Later" (IANA registry): back off before reconnecting.</summary>
+    public const int TryAgainLater = 1013;
 
     /// <summary>Encodes a close frame for a client. <paramref name="status"/> null: a close without a body.</summary>
     public static byte[] ForClient(int? status, string reason)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
-using Gateway.Frames;
 using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.Options;
@@ -26,13 +25,6 @@ namespace Gateway.Heartbeat;
 /// </remarks>
 internal sealed partial class HeartbeatScheduler : IHostedService, IHeartbeatGauges, IDisposable
 {
-    public const string HeartbeatTimeoutReason = "heartbeat timeout";
-    public const string IdleTimeoutReason = "idle timeout";
-    public const string PressureReason = "shed under load";
-
-    /// <summary>1013 "Try Again Later": shed under load; a client should back off before reconnecting.</summary>
-    public const int TryAgainLater = 1013;
-
     private const int WheelSize = 1024;
     private const int WheelMask = WheelSize - 1;
 
@@ -269,10 +261,10 @@ internal sealed partial class HeartbeatScheduler : IHostedService, IHeartbeatGau
                 // The client is most likely gone: its transport is aborted on the next tick unless the close
                 // handshake (the backend answers at once) ends the session first. Aborting right away could
                 // discard the close frame before it left.
-                Evict(session, now, SessionCloseReason.HeartbeatTimeout, "unresponsive", CloseFrame.GoingAway, HeartbeatTimeoutReason, grace: _tickLength);
+                Evict(session, now, SessionCloseReason.HeartbeatTimeout, "unresponsive");
                 break;
             case HeartbeatAction.EvictIdle:
-                Evict(session, now, SessionCloseReason.IdleTimeout, "idle", CloseFrame.GoingAway, IdleTimeoutReason, grace: session.Policy.CloseTimeout);
+                Evict(session, now, SessionCloseReason.IdleTimeout, "idle");
                 break;
             case HeartbeatAction.Abort:
                 Log.CloseTimedOut(_logger, session.Id, session.GatewayCloseReason?.ToTagValue());
@@ -283,18 +275,18 @@ internal sealed partial class HeartbeatScheduler : IHostedService, IHeartbeatGau
         Place(session, TickOf(decision.NextCheck));
     }
 
-    /// <param name="grace">How long the close handshake may take before the connection is aborted.</param>
-    private void Evict(Session session, long now, SessionCloseReason reason, string tier, int status, string text, long grace)
+    /// <summary>Closes the session as the session-end table says for <paramref name="reason"/>, and counts it under <paramref name="tier"/>.</summary>
+    private void Evict(Session session, long now, SessionCloseReason reason, string tier)
     {
-        if (!session.TryBeginGatewayClose(reason, now + grace))
+        var lastInbound = session.LastInboundTimestamp;
+        var lastMessage = session.LastMessageTimestamp;
+        if (!session.BeginClose(reason, now, tickLength: _tickLength))
         {
             return;
         }
 
-        session.Tier = SessionTier.Closing;
         _metrics.Evicted(session.RouteId, tier);
-        Log.Evicted(_logger, session.Id, session.RouteId, tier, session.ClientAddress, (double)(now - session.LastInboundTimestamp) / _frequency, (double)(now - session.LastMessageTimestamp) / _frequency);
-        session.Channel?.Close(status, text);
+        Log.Evicted(_logger, session.Id, session.RouteId, tier, session.ClientAddress, (double)(now - lastInbound) / _frequency, (double)(now - lastMessage) / _frequency);
     }
 
     /// <summary>Tier 4: closes the coldest sessions, at most a bounded number per tick, down to the high watermark.</summary>
@@ -346,7 +338,7 @@ internal sealed partial class HeartbeatScheduler : IHostedService, IHeartbeatGau
 
         foreach (var session in candidates.AsSpan(0, Math.Min(excess, candidates.Length)))
         {
-            Evict(session, now, SessionCloseReason.Pressure, "pressure", TryAgainLater, PressureReason, grace: session.Policy.CloseTimeout);
+            Evict(session, now, SessionCloseReason.Pressure, "pressure");
         }
     }
 

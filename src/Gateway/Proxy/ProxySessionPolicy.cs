@@ -17,15 +17,6 @@ namespace Gateway.Proxy;
 /// </remarks>
 internal sealed class ProxySessionPolicy : ISessionRelayPolicy
 {
-    public const string BackendLostReason = "backend connection lost";
-    public const string ServiceRestartReason = "service restart";
-    public const string IdleTimeoutReason = "idle timeout";
-
-    private static readonly byte[] BackendLostFrame = CloseFrame.ForClient(CloseFrame.InternalError, BackendLostReason);
-    private static readonly byte[] ServiceRestartFrame = CloseFrame.ForClient(CloseFrame.ServiceRestart, ServiceRestartReason);
-    private static readonly byte[] IdleTimeoutFrame = CloseFrame.ForClient(CloseFrame.GoingAway, IdleTimeoutReason);
-    private static readonly byte[] GoingAwayFrame = CloseFrame.ForClient(CloseFrame.GoingAway, Drain.DrainService.GoingAwayReason);
-
     private readonly IProxyStateLookup _proxyState;
     private readonly RouteSessionPolicies _policies;
 
@@ -85,15 +76,17 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
 
         if (session.GatewayCloseReason is { } gatewayReason)
         {
-            // A drain goes through the backend; one that ended without answering leaves the client the
-            // gateway's own "going away". Other gateway closes have already told the client.
-            return gatewayReason == SessionCloseReason.Drain ? GoingAwayFrame : ReadOnlyMemory<byte>.Empty;
+            // Told the backend first (a drain), which ended without answering: the client gets the gateway's own
+            // close. Every other close of the gateway's has already told the client.
+            var end = SessionEnds.Of(gatewayReason);
+            return end.Order == SessionCloseOrder.BackendFirst ? end.ClientFrame : ReadOnlyMemory<byte>.Empty;
         }
 
         return reason switch
         {
-            SessionCloseReason.BackendLost => IsGoingAway(session) ? ServiceRestartFrame : BackendLostFrame,
-            SessionCloseReason.IdleTimeout => IdleTimeoutFrame,
+            SessionCloseReason.BackendLost => (IsGoingAway(session) ? SessionEnds.BackendRestarting : SessionEnds.BackendLost).ClientFrame,
+            // YARP's activity timeout (the heartbeat off) ended the relay.
+            SessionCloseReason.IdleTimeout => SessionEnds.IdleTimeout.ClientFrame,
             // The client said goodbye and the backend vanished instead of answering: answer for it.
             SessionCloseReason.ClientClose => CloseFrame.ForClient(
                 session.ClientCloseStatus is { } status && CloseFrame.IsSendable(status) ? status : null,

@@ -21,7 +21,7 @@ internal sealed class BackendStream : FrameInjectingStream
     /// <param name="client">The session's client side, asked what the backend should hear when the relay ends.</param>
     /// <param name="relayToken">The relay's token (YARP's activity token), watched here rather than passed on; see <see cref="Strip"/>.</param>
     public BackendStream(Stream inner, SessionStream? client = null, CancellationToken relayToken = default)
-        : base(inner)
+        : base(inner, client?.Session, Sessions.SessionSide.Backend)
     {
         _client = client;
         if (client is not null && relayToken.CanBeCanceled)
@@ -118,7 +118,7 @@ internal sealed class BackendStream : FrameInjectingStream
 
     /// <summary>
     /// The end of the relay, seen first as its cancellation or as its disposing this leg. If the backend has not
-    /// been told anything (see <see cref="SessionStream.BackendCloseOnTeardown"/>), the gateway's close goes out,
+    /// been told anything (see <see cref="SessionStream.OnRelayTeardown"/>), the gateway's close goes out,
     /// after the relay's write under way if there is one. While a close of the gateway's is on its way or
     /// unanswered, the connection is kept: on a cancellation until the backend closes it (its answer ends the
     /// relay's read, then the relay disposes this leg), on disposal until the close is written; at most the
@@ -142,9 +142,10 @@ internal sealed class BackendStream : FrameInjectingStream
             return;
         }
 
-        if (first && !GatewayCloseWritten && !HasQueuedFrame && _boundaryAfterWrite && _client.BackendCloseOnTeardown() is { } close)
+        if (first && !GatewayCloseWritten && !HasQueuedFrame && _boundaryAfterWrite)
         {
-            Queue(close);
+            // The backend may still need to hear that the client went away (queued on this leg if so).
+            _client.OnRelayTeardown();
         }
 
         var closing = GatewayCloseWritten || HasQueuedFrame;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Gateway.Sessions;
 using Gateway.Frames;
 
 namespace Gateway.Relay;
@@ -27,17 +28,23 @@ internal abstract class FrameInjectingStream : Stream
     private int _relayWaiting;
     private byte[]? _queued;
     private Task? _gatewayWrite;
-    private int _closed;
+    private readonly Session? _session;
+    private readonly SessionSide _side;
+    private int _closedWithoutSession;
 
-    protected FrameInjectingStream(Stream inner)
+    /// <param name="session">The session whose close state records that a close went out on this leg (none in some tests).</param>
+    /// <param name="side">Which peer this leg writes to.</param>
+    protected FrameInjectingStream(Stream inner, Session? session, SessionSide side)
     {
         Inner = inner;
+        _session = session;
+        _side = side;
     }
 
     protected Stream Inner { get; }
 
     /// <summary>A close frame of the gateway's has been written: the stream carries nothing more.</summary>
-    public bool GatewayCloseWritten => Volatile.Read(ref _closed) != 0;
+    public bool GatewayCloseWritten => _session?.CloseSentTo(_side) ?? Volatile.Read(ref _closedWithoutSession) != 0;
 
     /// <summary>Everything the relay wrote so far ends between two frames.</summary>
     protected abstract bool AtFrameBoundary { get; }
@@ -340,7 +347,7 @@ internal abstract class FrameInjectingStream : Stream
             if (close)
             {
                 // From here on the relay's writes are dropped, even while this one is under way.
-                Volatile.Write(ref _closed, 1);
+                MarkClosed();
             }
 
             await Inner.WriteAsync(frame.AsMemory(0, length), cancellationToken);
@@ -356,6 +363,18 @@ internal abstract class FrameInjectingStream : Stream
 
         OnGatewayFrameWritten(close);
         return close;
+    }
+
+    private void MarkClosed()
+    {
+        if (_session is { } session)
+        {
+            session.MarkCloseSent(_side);
+        }
+        else
+        {
+            Volatile.Write(ref _closedWithoutSession, 1);
+        }
     }
 
     private static void ReturnIfPooled(byte[] frame)

@@ -23,8 +23,6 @@ namespace Gateway.Relay;
 /// </remarks>
 internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 {
-    public const string ClientWentAwayReason = "client went away";
-
     /// <summary>Room for a pong to a gateway ping plus what a client sends with it.</summary>
     private const int PeekBufferSize = 64;
 
@@ -39,13 +37,11 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     private byte[]? _stash;
     private int _stashStart;
     private int _stashEnd;
-    private int _readEnded;
-    private int _goingAway;
     private int _disposed;
     private Task? _linger;
 
     public SessionStream(Stream inner, Session session, SessionMetrics metrics, TimeProvider timeProvider, IRelayEndHandler? endHandler = null, bool compressed = false)
-        : base(inner)
+        : base(inner, session, SessionSide.Client)
     {
         _session = session;
         _metrics = metrics;
@@ -53,7 +49,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         _endHandler = endHandler;
         _filter = new ClientFrameFilter(session.Policy.Limits with { AllowCompressed = compressed });
         _observer = new ServerFrameObserver();
-        session.Channel = this;
+        session.AttachChannel(this);
     }
 
     public Session Session => _session;
@@ -63,13 +59,13 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     /// <summary>
     /// Completes when the client transport is done with: at once, except while the farewell frame is still being
-    /// written, and after <see cref="GoAway"/>, when it waits for the client's close reply (see
+    /// written, and after a go-away (<see cref="SessionCloseOrder.BackendFirst"/>), when it waits for the client's close reply (see
     /// <see cref="LingerAsync"/>). The request (on the lean path, the connection) must not end before.
     /// </summary>
     public Task Lingering => _linger ?? Task.CompletedTask;
 
     /// <summary>The client's stream to the backend has ended here (end of stream, a refused frame, a gateway close).</summary>
-    private bool ReadEnded => Volatile.Read(ref _readEnded) != 0;
+    private bool ReadEnded => _session.ClientStreamEnded;
 
     public override bool CanRead => Inner.CanRead;
 
@@ -341,11 +337,11 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             return 0;
         }
 
-        var goingAway = Volatile.Read(ref _goingAway) != 0;
+        var goingAway = _session.GoingAway;
         if (goingAway && !ReadEnded && _filter.OutputAtFrameBoundary)
         {
             // Told to go away between two frames: the backend's close follows what was passed on so far.
-            Volatile.Write(ref _readEnded, 1);
+            _session.EndClientStream();
         }
 
         if (ReadEnded)
@@ -384,7 +380,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         {
             // Told to go away inside a frame: the frame (with whatever whole frames came with it) is finished,
             // and the backend's close, waiting for a frame boundary, goes after it.
-            Volatile.Write(ref _readEnded, 1);
+            _session.EndClientStream();
         }
 
         return result.Length;
@@ -401,29 +397,23 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     private void ClientEnded()
     {
-        if (Interlocked.Exchange(ref _readEnded, 1) != 0 && _session.ClientGone)
+        if (!_session.EndClientStream() && _session.ClientGone)
         {
             return;
         }
 
         _session.MarkClientGone();
-        var closedByClient = _filter.CloseStatus >= 0;
-        var reason = closedByClient ? SessionCloseReason.ClientClose : SessionCloseReason.ClientLost;
-        if (_session.TryBeginGatewayClose(reason, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout) && !closedByClient)
-        {
-            QueueBackendClose(ClientWentAwayReason);
-        }
+        // A client that said goodbye leaves the rest to the backend (its close is relayed); one that vanished gets
+        // its backend told (SessionEnds.ClientLost).
+        _session.BeginClose(_filter.CloseStatus >= 0 ? SessionCloseReason.ClientClose : SessionCloseReason.ClientLost, _timeProvider.GetTimestamp());
     }
 
     private void Refuse(in FrameRejection rejection)
     {
-        Volatile.Write(ref _readEnded, 1);
+        _session.EndClientStream();
         _metrics.FrameRejected(_session.RouteId, rejection.Kind);
         var reason = rejection.Status == FrameRejection.MessageTooBig ? SessionCloseReason.MessageTooBig : SessionCloseReason.ProtocolError;
-        if (_session.TryBeginGatewayClose(reason, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout))
-        {
-            SendCloses(rejection.Status, rejection.Reason);
-        }
+        _session.BeginClose(reason, _timeProvider.GetTimestamp(), detail: rejection.Reason);
     }
 
     protected override int ObserveWrite(ReadOnlySpan<byte> data)
@@ -467,22 +457,34 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         return true;
     }
 
-    public void Close(int status, string reason)
+    /// <summary>Carries out a close the session began (<see cref="Session.BeginClose"/>), as its row of the session-end table says.</summary>
+    public void Close(SessionEnd end, string? detail)
     {
-        // What the client sends from now on has nowhere to go: the backend is told the session is over.
-        Volatile.Write(ref _readEnded, 1);
-        SendCloses(status, reason);
-    }
+        switch (end.Order)
+        {
+            case SessionCloseOrder.Both:
+                // What the client sends from now on has nowhere to go: the backend is told the session is over.
+                _session.EndClientStream();
+                // The client's first: once it is queued, nothing the backend sends (its close reply comes fast) can
+                // reach the client ahead of it.
+                if (!_session.ClientGone)
+                {
+                    Queue(end.ClientText.Length == 0 && detail is not null ? CloseFrame.ForClient(end.ClientStatus, detail) : end.ClientFrame);
+                }
 
-    /// <remarks>
-    /// The relay's next read decides where the client's stream ends: at once when the bytes passed on so far end
-    /// between two frames, else at the end of the frame in progress, so the backend never gets a truncated frame
-    /// (its close waits for a frame boundary that would otherwise never come).
-    /// </remarks>
-    public void GoAway(string reason)
-    {
-        Volatile.Write(ref _goingAway, 1);
-        QueueBackendClose(reason);
+                QueueBackendClose(end, detail);
+                break;
+            case SessionCloseOrder.BackendFirst:
+                // The relay's next read decides where the client's stream ends: at once when the bytes passed on so
+                // far end between two frames, else at the end of the frame in progress, so the backend never gets a
+                // truncated frame (its close waits for a frame boundary that would otherwise never come).
+                _session.MarkGoingAway();
+                QueueBackendClose(end, detail);
+                break;
+            case SessionCloseOrder.BackendOnly:
+                QueueBackendClose(end, detail);
+                break;
+        }
     }
 
     /// <summary>Tracks frames that go nowhere (after a go-away); true once the client's close frame (or junk) came.</summary>
@@ -506,23 +508,23 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     /// <summary>
     /// Asked by the backend leg when the relay ends (is cancelled, or disposes it) and no close of the gateway's has
-    /// gone to the backend: the close 1001 "client went away" if the client left without the backend being told,
-    /// else null. That happens when the client's connection is aborted (a reset, or a FIN that Kestrel reports as
-    /// an abort) and YARP cancels the relay before this stream's read sees the end: an idle session's wait for data
-    /// goes to the transport directly, so neither the end nor the cancellation passes through <see cref="ClientEnded"/>.
+    /// gone to the backend: if the client left without the backend being told, the session begins its close as the
+    /// client's loss, which queues the backend's close 1001 "client went away" on that leg. That happens when the
+    /// client's connection is aborted (a reset, or a FIN that Kestrel reports as an abort) and YARP cancels the relay
+    /// before this stream's read sees the end: an idle session's wait for data goes to the transport directly, so
+    /// neither the end nor the cancellation passes through <see cref="ClientEnded"/>.
     /// </summary>
-    internal byte[]? BackendCloseOnTeardown()
+    internal void OnRelayTeardown()
     {
         if (_session.ClientCloseStatus is not null || _session.BackendCloseStatus is not null
             || !(_session.ClientGone || _endHandler?.ClientAborted == true))
         {
-            return null;
+            return;
         }
 
         _session.MarkClientGone();
         // As at the client's end of stream: the session is the client's loss, whatever the backend answers.
-        _session.TryBeginGatewayClose(SessionCloseReason.ClientLost, _timeProvider.GetTimestamp() + _session.Policy.CloseTimeout);
-        return CloseFrame.ForBackend(CloseFrame.GoingAway, ClientWentAwayReason);
+        _session.BeginClose(SessionCloseReason.ClientLost, _timeProvider.GetTimestamp());
     }
 
     /// <summary>How long the gateway waits for a close to be written or answered.</summary>
@@ -530,21 +532,9 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     internal TimeProvider TimeProvider => _timeProvider;
 
-    private void SendCloses(int status, string reason)
+    private void QueueBackendClose(SessionEnd end, string? detail)
     {
-        // The client's first: once it is queued, nothing the backend sends (its close reply comes fast) can
-        // reach the client ahead of it.
-        if (!_session.ClientGone)
-        {
-            Queue(CloseFrame.ForClient(status, reason));
-        }
-
-        QueueBackendClose(reason);
-    }
-
-    private void QueueBackendClose(string reason)
-    {
-        var backendClose = CloseFrame.ForBackend(CloseFrame.GoingAway, reason);
+        var backendClose = CloseFrame.ForBackend(end.BackendStatus, end.BackendText.Length == 0 ? detail ?? "" : end.BackendText);
         if (_backend is { } backend)
         {
             backend.QueueClose(backendClose);
@@ -582,7 +572,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 pending = write.AsTask();
             }
 
-            if (Volatile.Read(ref _goingAway) != 0 && _session.ClientCloseStatus is null && !_session.ClientGone)
+            if (_session.GoingAway && _session.ClientCloseStatus is null && !_session.ClientGone)
             {
                 _linger = LingerAsync(pending);
             }

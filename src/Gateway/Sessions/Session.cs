@@ -38,8 +38,13 @@ internal sealed class Session
     private int _clientCloseStatus = -1;
     private int _backendCloseStatus = -1;
 
+    // The session's close state, one word both legs of the relay share (set with atomic ORs, never cleared).
     private const int EndedFlag = 1;
     private const int ClientGoneFlag = 2;
+    private const int ClientStreamEndedFlag = 4;
+    private const int GoingAwayFlag = 8;
+    private const int ClientCloseSentFlag = 16;
+    private const int BackendCloseSentFlag = 32;
 
     /// <summary>The end reason (plus one) sits in the flags' second byte, written with the ended flag.</summary>
     private const int EndReasonShift = 8;
@@ -147,6 +152,24 @@ internal sealed class Session
     /// <summary>The client's transport ended: end of stream, a failed read or a failed write.</summary>
     public bool ClientGone => (Volatile.Read(ref _flags) & ClientGoneFlag) != 0;
 
+    /// <summary>Nothing more from the client goes to the backend (its end of stream, a refused frame, a gateway close).</summary>
+    public bool ClientStreamEnded => (Volatile.Read(ref _flags) & ClientStreamEndedFlag) != 0;
+
+    /// <summary>Told to go away backend first (a drain): the client's stream ends at its next frame boundary.</summary>
+    public bool GoingAway => (Volatile.Read(ref _flags) & GoingAwayFlag) != 0;
+
+    /// <summary>A close frame of the gateway's has been written to <paramref name="side"/>: nothing may follow it there.</summary>
+    public bool CloseSentTo(SessionSide side) => (Volatile.Read(ref _flags) & CloseSentFlag(side)) != 0;
+
+    /// <summary>Ends the client's stream toward the backend; true for the call that ended it.</summary>
+    internal bool EndClientStream() => (Interlocked.Or(ref _flags, ClientStreamEndedFlag) & ClientStreamEndedFlag) == 0;
+
+    internal void MarkGoingAway() => Interlocked.Or(ref _flags, GoingAwayFlag);
+
+    internal void MarkCloseSent(SessionSide side) => Interlocked.Or(ref _flags, CloseSentFlag(side));
+
+    private static int CloseSentFlag(SessionSide side) => side == SessionSide.Client ? ClientCloseSentFlag : BackendCloseSentFlag;
+
     /// <summary>The heartbeat's view of the session; only its ticker writes it.</summary>
     internal SessionTier Tier;
 
@@ -228,6 +251,38 @@ internal sealed class Session
     }
 
     internal void RecordPingSent(long timestamp) => Volatile.Write(ref _pingSent, timestamp);
+
+    /// <summary>
+    /// The one way the gateway starts a session's end: records why (the first close wins; true only for it) and until
+    /// when the close handshake may take (then the heartbeat aborts the connection), and has the relay tell the peers
+    /// what the row of the session-end table says. A session whose relay has not started yet (the moment between
+    /// its 101 and its relay on the lean path) is told when it attaches its channel.
+    /// </summary>
+    /// <param name="detail">The reason the peers read where the row leaves it open (the rule a refused frame broke).</param>
+    /// <param name="tickLength">The heartbeat's tick, for ends that abort one tick after their close.</param>
+    internal bool BeginClose(SessionCloseReason reason, long now, string? detail = null, long tickLength = 0)
+    {
+        var end = SessionEnds.Of(reason);
+        var deadline = now + (end.AbortAfterOneTick && tickLength > 0 ? tickLength : Policy.CloseTimeout);
+        if (!TryBeginGatewayClose(reason, deadline))
+        {
+            return false;
+        }
+
+        Tier = SessionTier.Closing;
+        Channel?.Close(end, detail);
+        return true;
+    }
+
+    /// <summary>The relay's client leg is in place: from now on the gateway acts through it (a close begun before is carried out now).</summary>
+    internal void AttachChannel(ISessionChannel channel)
+    {
+        Channel = channel;
+        if (GatewayCloseReason is { } reason)
+        {
+            channel.Close(SessionEnds.Of(reason), null);
+        }
+    }
 
     /// <summary>
     /// Records that the gateway is closing the session itself; true only for the first close. Until the

@@ -113,7 +113,8 @@ internal sealed partial class SessionRegistry
         _metrics.SessionClosed(session.RouteId, session.ClusterId, reason.ToTagValue(), session.Path.ToTagValue(), duration.TotalSeconds, session.DestinationId, session.Degraded);
         if (reason is SessionCloseReason.ProtocolError or SessionCloseReason.MessageTooBig)
         {
-            Log.FrameRefused(_logger, session.Id, session.RouteId, session.ClientAddress, detail, reason == SessionCloseReason.MessageTooBig ? 1009 : 1002);
+            var end = SessionEnds.Of(reason);
+            Log.FrameRefused(_logger, session.Id, session.RouteId, session.ClientAddress, detail, end.ClientStatus, end.BackendStatus);
         }
 
         Log.SessionClosed(
@@ -136,8 +137,8 @@ internal sealed partial class SessionRegistry
         [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} opened on route {RouteId}, cluster {ClusterId}, destination {DestinationId}, client {ClientAddress}:{ClientPort} over {Protocol}; {Path} path; degraded {Degraded}.", EventName = "SessionOpened")]
         public static partial void SessionOpened(ILogger logger, long sessionId, string routeId, string clusterId, string? destinationId, System.Net.IPAddress? clientAddress, int clientPort, string protocol, string path, bool degraded);
 
-        [LoggerMessage(3, LogLevel.Information, "Session {SessionId} on route {RouteId}: client {ClientAddress} sent a frame the gateway refused ({Detail}); it got close {CloseStatus}, the backend 1001, and nothing of the frame reached the backend.", EventName = "FrameRefused")]
-        public static partial void FrameRefused(ILogger logger, long sessionId, string routeId, System.Net.IPAddress? clientAddress, string? detail, int closeStatus);
+        [LoggerMessage(3, LogLevel.Information, "Session {SessionId} on route {RouteId}: client {ClientAddress} sent a frame the gateway refused ({Detail}); it got close {CloseStatus}, the backend {BackendCloseStatus}, and nothing of the frame reached the backend.", EventName = "FrameRefused")]
+        public static partial void FrameRefused(ILogger logger, long sessionId, string routeId, System.Net.IPAddress? clientAddress, string? detail, int closeStatus, int backendCloseStatus);
 
         [LoggerMessage(2, LogLevel.Debug, "Session {SessionId} closed ({Reason}; client close {ClientCloseStatus}, backend close {BackendCloseStatus}) after {DurationSeconds:F1} s; client sent {ClientMessages} messages / {ClientBytes} bytes, backend sent {BackendMessages} / {BackendBytes}. {Detail}", EventName = "SessionClosed")]
         public static partial void SessionClosed(ILogger logger, long sessionId, string reason, int? clientCloseStatus, int? backendCloseStatus, double durationSeconds, long clientMessages, long clientBytes, long backendMessages, long backendBytes, string? detail);

@@ -369,9 +369,7 @@ internal static class HeartbeatScale
             return true;
         }
 
-        public void Close(int status, string reason) => Closes++;
-
-        public void GoAway(string reason) => Closes++;
+        public void Close(SessionEnd end, string? detail) => Closes++;
 
         public void Abort() => Closes++;
     }

@@ -242,9 +242,7 @@ public sealed class HeartbeatSchedulerTests
             return true;
         }
 
-        void ISessionChannel.Close(int status, string reason) => Close = (status, reason);
-
-        void ISessionChannel.GoAway(string reason) => Close = (1001, reason);
+        void ISessionChannel.Close(SessionEnd end, string? detail) => Close = (end.ClientStatus, end.ClientText);
 
         public void Abort() => Aborts++;
     }

@@ -28,7 +28,7 @@ public sealed class BackendTeardownTests
         _endHandler.ClientAborted = true;
         relay.Cancel();
 
-        AssertClose(_backend.Written, 1001, SessionStream.ClientWentAwayReason);
+        AssertClose(_backend.Written, 1001, SessionEnds.ClientLost.BackendText);
         Assert.False(_backend.Disposed, "the backend's answer is still to come");
         Assert.True(session.ClientGone);
         Assert.Equal(SessionCloseReason.ClientLost, session.GatewayCloseReason);
@@ -65,7 +65,7 @@ public sealed class BackendTeardownTests
         _backend.ReleaseWrites();
         await write;
         Assert.Equal(frame, _backend.Written[..frame.Length]);
-        AssertClose(_backend.Written[frame.Length..], 1001, SessionStream.ClientWentAwayReason);
+        AssertClose(_backend.Written[frame.Length..], 1001, SessionEnds.ClientLost.BackendText);
         Assert.False(_backend.Disposed);
         leg.Dispose();
         Assert.True(_backend.Disposed);

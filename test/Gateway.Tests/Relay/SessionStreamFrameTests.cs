@@ -119,8 +119,8 @@ public sealed class SessionStreamFrameTests
     [Fact]
     public async Task GatewayClose_BothLegsGetACloseFrame_ThenTheRelayCarriesNothingMore()
     {
-        var (stream, _) = Open();
-        ((ISessionChannel)stream).Close(1001, "idle timeout");
+        var (stream, session) = Open();
+        Assert.True(session.BeginClose(SessionCloseReason.IdleTimeout, 0));
 
         Assert.Equal(CloseFrame.ForClient(1001, "idle timeout"), await ReadToClientAsync(4 + "idle timeout".Length));
         AssertBackendGotClose(1001, "idle timeout");
@@ -138,7 +138,7 @@ public sealed class SessionStreamFrameTests
     [Fact]
     public async Task GoAway_InsideAClientFrame_LetsTheFrameFinish_ThenTheBackendGetsItsClose()
     {
-        var (stream, _) = Open();
+        var (stream, session) = Open();
         var frame = WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[1000], mask: true);
         var after = WebSocketFrames.Encode(WebSocketOpcode.Text, "too late"u8, mask: true);
         var buffer = new byte[4096];
@@ -146,7 +146,7 @@ public sealed class SessionStreamFrameTests
         await WriteFromClientAsync(frame[..300]);
         var read = await stream.ReadAsync(buffer);
         await _backendLeg.WriteAsync(buffer.AsMemory(0, read));
-        ((ISessionChannel)stream).GoAway("going away");
+        Assert.True(session.BeginClose(SessionCloseReason.Drain, 0));
         Assert.Equal(300, _toBackend.Length);
 
         await WriteFromClientAsync(frame[300..]);
@@ -164,14 +164,14 @@ public sealed class SessionStreamFrameTests
     [Fact]
     public async Task GoAway_BetweenFrames_ClosesTheBackendAtOnce_AndPassesNothingMore()
     {
-        var (stream, _) = Open();
+        var (stream, session) = Open();
         var frame = WebSocketFrames.Encode(WebSocketOpcode.Text, "accepted"u8, mask: true);
         var buffer = new byte[4096];
         await WriteFromClientAsync(frame);
         var read = await stream.ReadAsync(buffer);
         await _backendLeg.WriteAsync(buffer.AsMemory(0, read));
 
-        ((ISessionChannel)stream).GoAway("going away");
+        Assert.True(session.BeginClose(SessionCloseReason.Drain, 0));
         AssertBackendGotClose(1001, "going away");
 
         await WriteFromClientAsync(WebSocketFrames.Encode(WebSocketOpcode.Text, "in flight"u8, mask: true));

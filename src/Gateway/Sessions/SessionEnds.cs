@@ -1,0 +1,65 @@
+using Gateway.Frames;
+
+namespace Gateway.Sessions;
+
+/// <summary>
+/// Every way a session ends, in one table: the <c>reason</c> tag of <c>gateway_sessions_closed_total</c> and of the
+/// logs, whom the gateway tells (<see cref="SessionCloseOrder"/>), and the close status and reason each side gets.
+/// Nothing else in the gateway names a close code or a close reason for a session; <see cref="Session.BeginClose"/>
+/// is the one way to start a close of the gateway's own.
+/// </summary>
+internal static class SessionEnds
+{
+    /// <summary>The client sent the first close frame; the backend's reply is relayed.</summary>
+    public static readonly SessionEnd ClientClose = new(SessionCloseReason.ClientClose, "client_close", SessionCloseOrder.Peers, 0, "", 0, "");
+
+    /// <summary>The backend sent the first close frame; the client's reply is relayed.</summary>
+    public static readonly SessionEnd BackendClose = new(SessionCloseReason.BackendClose, "backend_close", SessionCloseOrder.Peers, 0, "", 0, "");
+
+    /// <summary>No application message for the idle timeout (heartbeat tier 3), or no byte for YARP's activity timeout.</summary>
+    public static readonly SessionEnd IdleTimeout = new(SessionCloseReason.IdleTimeout, "idle_timeout", SessionCloseOrder.Both, CloseFrame.GoingAway, "idle timeout", CloseFrame.GoingAway, "idle timeout");
+
+    /// <summary>The client's connection ended without a close frame: the backend hears of it instead of finding out later.</summary>
+    public static readonly SessionEnd ClientLost = new(SessionCloseReason.ClientLost, "client_lost", SessionCloseOrder.BackendOnly, 0, "", CloseFrame.GoingAway, "client went away");
+
+    /// <summary>The backend's connection ended without a close frame: the client gets a close it can read, not a reset (1006).</summary>
+    public static readonly SessionEnd BackendLost = new(SessionCloseReason.BackendLost, "backend_lost", SessionCloseOrder.ClientOnly, CloseFrame.InternalError, "backend connection lost", 0, "");
+
+    /// <summary>As <see cref="BackendLost"/>, when its destination was being taken away (left the configuration, or failing its active health check).</summary>
+    public static readonly SessionEnd BackendRestarting = new(SessionCloseReason.BackendLost, "backend_lost", SessionCloseOrder.ClientOnly, CloseFrame.ServiceRestart, "service restart", 0, "");
+
+    /// <summary>The client stopped answering the gateway's pings (heartbeat tier 2).</summary>
+    public static readonly SessionEnd HeartbeatTimeout = new(SessionCloseReason.HeartbeatTimeout, "heartbeat_timeout", SessionCloseOrder.Both, CloseFrame.GoingAway, "heartbeat timeout", CloseFrame.GoingAway, "heartbeat timeout", AbortAfterOneTick: true);
+
+    /// <summary>Shed above the high watermark, coldest first (heartbeat tier 4): the client should back off before reconnecting.</summary>
+    public static readonly SessionEnd Pressure = new(SessionCloseReason.Pressure, "pressure", SessionCloseOrder.Both, CloseFrame.TryAgainLater, "shed under load", CloseFrame.GoingAway, "shed under load");
+
+    /// <summary>The client sent a frame RFC 6455 forbids; the rule it broke is the reason both sides read.</summary>
+    public static readonly SessionEnd ProtocolError = new(SessionCloseReason.ProtocolError, "protocol_error", SessionCloseOrder.Both, CloseFrame.ProtocolError, "", CloseFrame.GoingAway, "");
+
+    /// <summary>The client sent a frame or message over the route's limit.</summary>
+    public static readonly SessionEnd MessageTooBig = new(SessionCloseReason.MessageTooBig, "message_too_big", SessionCloseOrder.Both, CloseFrame.MessageTooBig, "", CloseFrame.GoingAway, "");
+
+    /// <summary>The gateway is shutting down (the drain): the backend is told first, the client gets its answer.</summary>
+    public static readonly SessionEnd Drain = new(SessionCloseReason.Drain, "drain", SessionCloseOrder.BackendFirst, CloseFrame.GoingAway, "going away", CloseFrame.GoingAway, "going away");
+
+    private static readonly SessionEnd[] ByReason = Build();
+
+    /// <summary>The row of <paramref name="reason"/>.</summary>
+    public static SessionEnd Of(SessionCloseReason reason) => ByReason[(int)reason];
+
+    /// <summary>The <c>reason</c> tag of metrics and logs.</summary>
+    public static string ToTagValue(this SessionCloseReason reason) => Of(reason).Tag;
+
+    private static SessionEnd[] Build()
+    {
+        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain];
+        var table = new SessionEnd[rows.Length];
+        foreach (var row in rows)
+        {
+            table[(int)row.Reason] = row;
+        }
+
+        return table;
+    }
+}
