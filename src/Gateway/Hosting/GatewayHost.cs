@@ -27,6 +27,7 @@ public static class GatewayHost
         var builder = WebApplication.CreateBuilder(options);
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = Defaults });
         AddConfigFile(builder.Configuration, builder.Environment.ContentRootPath);
+        KestrelSetup.ConfigureSocketEngine(builder.Configuration);
         var gateway = builder.Services.AddGateway(builder.Configuration);
         if (builder.Environment.IsDevelopment())
         {

@@ -94,6 +94,7 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
         }
 
         transport.Backlog = options.ListenBacklog;
+        transport.UnsafePreferInlineScheduling = options.InlineScheduling;
         var keepAlive = options.TcpKeepAlive;
         transport.CreateBoundListenSocket = endpoint =>
         {
@@ -102,6 +103,22 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             keepAlive.Apply(socket);
             return socket;
         };
+    }
+
+    /// <summary>The process-wide environment variable of .NET's socket engine that inline scheduling also needs.</summary>
+    internal const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>
+    /// Before any socket exists: lets the socket engine run completions inline when <see cref="ServerOptions.InlineScheduling"/>
+    /// is on (an explicit value of the environment variable wins, as the runtime's own settings do).
+    /// </summary>
+    internal static void ConfigureSocketEngine(IConfiguration configuration)
+    {
+        var inline = configuration.GetValue($"{ServerOptions.SectionName}:{nameof(ServerOptions.InlineScheduling)}", new ServerOptions().InlineScheduling);
+        if (inline && Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletionsVariable, "1");
+        }
     }
 
     /// <summary>

@@ -17,22 +17,5 @@ internal static class LeanConnectionMiddleware
     public static ConnectionDelegate Create(ConnectionDelegate next) => connection =>
         connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol.Span.SequenceEqual(Http2) == true
             ? next(connection)
-            : OnConnectionAsync(connection, next);
-
-    private static async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
-    {
-        var lean = new LeanConnection(connection);
-        try
-        {
-            await next(lean).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Kestrel's HTTP connection handles its own failures; a session handed over runs whatever happened after.
-            if (lean.LeaveHttpLayer() is { } session)
-            {
-                await session.RunAsync(connection).ConfigureAwait(false);
-            }
-        }
-    }
+            : LeanSession.ServeAsync(connection, next);
 }

@@ -27,99 +27,129 @@ internal sealed partial class LeanSession
     private int _directionsEnded;
     private IDuplexPipe? _transport;
 
-    /// <summary>Relays until the session is over, then closes it in the registry and lets go of what it held.</summary>
-    public async Task RunAsync(ConnectionContext connection)
+    /// <summary>
+    /// A client connection's whole life on a listener with the lean path: its HTTP layer first (on a
+    /// <see cref="LeanConnection"/>), then, if a request handed a session over, the session's relay on the connection's
+    /// own transport, to its close in the registry. One method for both, with the client-to-backend loop inline, so a
+    /// session holds two async state machines (this one and the backend-to-client loop's) instead of one per step.
+    /// </summary>
+    public static async Task ServeAsync(ConnectionContext connection, ConnectionDelegate http)
     {
-        _connection = connection;
-        var backendConnection = _backend!;
-        _backend = null;
-        SessionStream? client = null;
+        var lean = new LeanConnection(connection);
+        Exception? failure = null;
         try
         {
-            var transport = _transport = connection.Transport;
-            client = new SessionStream(new ConnectionTransportStream(transport), _session, _registry.Metrics, _registry.TimeProvider, this, _compressed);
-            var backend = new BackendStream(backendConnection.Transport, client);
-            client.AttachBackend(backend);
+            await http(lean).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            // Kestrel's HTTP connection handles its own failures; a session handed over runs whatever happened.
+            failure = exception;
+        }
+
+        if (lean.LeaveHttpLayer() is { } session)
+        {
+            session._connection = connection;
+            var backendConnection = session._backend!;
+            session._backend = null;
+            SessionStream? client = null;
             try
             {
-                var toClient = BackendToClientAsync(client, backend, backendConnection.TakeEarly());
-                Ended(clientToBackend: true, await ClientToBackendAsync(client, backend, transport.Input, backendConnection.FlushWrites).ConfigureAwait(false), backend);
-                await toClient.ConfigureAwait(false);
-            }
-            finally
-            {
-                // Backend leg first, then the client's (its farewell, or its linger after a go-away), as YARP disposes them.
-                backend.Dispose();
-                client.Dispose();
-            }
-
-            await client.Lingering.ConfigureAwait(false);
-        }
-        finally
-        {
-            backendConnection.Dispose();
-            _transport = null;
-            End(client);
-        }
-    }
-
-    private async ValueTask<RelayFault> ClientToBackendAsync(SessionStream client, BackendStream backend, PipeReader input, bool flush)
-    {
-        var writing = false;
-        try
-        {
-            while (true)
-            {
-                writing = false;
-                // Wait on the pipe itself: data, the client's end, or a reset (thrown), all without a buffer.
-                var wait = input.ReadAsync();
-                var ready = wait.IsCompletedSuccessfully ? wait.Result : await wait.ConfigureAwait(false);
-                input.AdvanceTo(ready.Buffer.Start);
-                if (ready.IsCanceled)
-                {
-                    // Stopped because the other direction ended first; its end is the one that counts.
-                    return RelayFault.None;
-                }
-
-                var buffer = ArrayPool<byte>.Shared.Rent(_bufferSize);
+                var transport = session._transport = connection.Transport;
+                client = new SessionStream(new ConnectionTransportStream(transport), session._session, session._registry.Metrics, session._registry.TimeProvider, session, session._compressed);
+                var backend = new BackendStream(backendConnection.Transport, client);
+                client.AttachBackend(backend);
                 try
                 {
-                    var read = await client.ReadAvailableAsync(buffer.AsMemory(0, _bufferSize)).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        return RelayFault.None;
-                    }
+                    var toClient = session.BackendToClientAsync(client, backend, backendConnection.TakeEarly());
 
-                    if (read > 0)
+                    // Client to backend, here.
+                    var input = transport.Input;
+                    var flush = backendConnection.FlushWrites;
+                    var bufferSize = session._bufferSize;
+                    RelayFault fault;
+                    var writing = false;
+                    try
                     {
-                        writing = true;
-                        await backend.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
-                        if (flush)
+                        while (true)
                         {
-                            await backend.FlushAsync().ConfigureAwait(false);
+                            writing = false;
+                            // Wait on the pipe itself: data, the client's end, or a reset (thrown), without a buffer.
+                            var wait = input.ReadAsync();
+                            var ready = wait.IsCompletedSuccessfully ? wait.Result : await wait.ConfigureAwait(false);
+                            input.AdvanceTo(ready.Buffer.Start);
+                            if (ready.IsCanceled)
+                            {
+                                // Stopped because the other direction ended first; its end is the one that counts.
+                                fault = RelayFault.None;
+                                break;
+                            }
+
+                            var buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
+                            try
+                            {
+                                var read = await client.ReadAvailableAsync(buffer.AsMemory(0, bufferSize)).ConfigureAwait(false);
+                                if (read == 0)
+                                {
+                                    fault = RelayFault.None;
+                                    break;
+                                }
+
+                                if (read > 0)
+                                {
+                                    writing = true;
+                                    await backend.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
+                                    if (flush)
+                                    {
+                                        await backend.FlushAsync().ConfigureAwait(false);
+                                    }
+                                }
+                            }
+                            finally
+                            {
+                                ArrayPool<byte>.Shared.Return(buffer);
+                            }
                         }
                     }
+                    catch (Exception exception) when (!writing && IsClientFailure(exception))
+                    {
+                        // A reset seen while waiting: as the session stream handles a failed read, the backend is told
+                        // the client went away.
+                        client.EndOfClient();
+                        fault = RelayFault.ClientRead;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        fault = RelayFault.None;
+                    }
+                    catch (Exception exception) when (IsTransportFailure(exception))
+                    {
+                        fault = writing ? RelayFault.BackendWrite : RelayFault.ClientRead;
+                    }
+
+                    session.Ended(clientToBackend: true, fault, backend);
+                    await toClient.ConfigureAwait(false);
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    // Backend leg first, then the client's (its farewell, or its linger after a go-away), as YARP disposes them.
+                    backend.Dispose();
+                    client.Dispose();
                 }
+
+                await client.Lingering.ConfigureAwait(false);
+            }
+            finally
+            {
+                backendConnection.Dispose();
+                session._transport = null;
+                session.End(client);
             }
         }
-        catch (Exception exception) when (!writing && IsClientFailure(exception))
+
+        if (failure is not null)
         {
-            // A reset seen while waiting: as the session stream handles a failed read, the backend is told the
-            // client went away.
-            client.EndOfClient();
-            return RelayFault.ClientRead;
-        }
-        catch (OperationCanceledException)
-        {
-            return RelayFault.None;
-        }
-        catch (Exception exception) when (IsTransportFailure(exception))
-        {
-            return writing ? RelayFault.BackendWrite : RelayFault.ClientRead;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
 

@@ -33,12 +33,24 @@ internal sealed class GatewayTelemetry : IDisposable
         Exporter = exporter;
         _meterProvider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(Meters)
-            .AddView(instrument => instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, meterFactory) ? null : MetricStreamConfiguration.Drop)
+            .AddView(instrument => Exported(instrument, meterFactory) ? null : MetricStreamConfiguration.Drop)
             .AddReader(exporter.CreateReader())
             .Build();
     }
 
     public PrometheusExporter Exporter { get; }
+
+    /// <summary>
+    /// Kestrel's connection-duration histogram is not exported: while it is collected, Kestrel keeps a list of metric
+    /// tags with every open connection for its whole life (~150 bytes each, a measurable share of an idle session on
+    /// the lean path), and for connections that carry one WebSocket session for hours it says less than
+    /// <c>gateway_session_duration_seconds</c>, which is by route and end reason.
+    /// </summary>
+    internal const string DroppedKestrelInstrument = "kestrel.connection.duration";
+
+    private static bool Exported(Instrument instrument, IMeterFactory meterFactory)
+        => (instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, meterFactory))
+            && !(instrument.Meter.Name == "Microsoft.AspNetCore.Server.Kestrel" && instrument.Name == DroppedKestrelInstrument);
 
     public void Dispose() => _meterProvider.Dispose();
 }

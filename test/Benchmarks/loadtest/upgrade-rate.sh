@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sessions established per second (issue 7), side by side in one run: the load tool's `storm` (back-to-back
 # upgrades, each accepted session closed with 1000 right away: --linger-ms 0) straight to the Kestrel echo backend,
-# through the gateway (HTTP/1.1 backend leg, admission limits far above the load) and through nginx. Accepted/s is
+# through the gateway (HTTP/1.1 backend leg, admission limits far above the load: the lean path), through the same
+# gateway with the lean path off ("yarp") and through nginx. Accepted/s is
 # storm.accepted / elapsedSeconds; proxy CPU per accepted session from /proc/<pid>/stat.
 # Usage: test/Benchmarks/loadtest/upgrade-rate.sh [attempts=20000] [concurrency=100] [rounds=1]
 set -euo pipefail
@@ -15,11 +16,14 @@ rounds="${3:-1}"
 source "$here/common.sh"
 
 start_backend h1
+# The same gateway with the lean path off (every session relayed by YARP inside its request): before/after in one run.
+GATEWAY_EXTRA_ENV="${GATEWAY_EXTRA_ENV:-} Gateway__Sessions__LeanPath=false" start_gateway yarp h1 "$backend_port"
+yarp_pid="$gateway_pid"; yarp_port="$gateway_port"
 start_gateway upgrade h1 "$backend_port"
 start_nginx upgrade "$backend_port"
-declare -A url=([direct]="ws://127.0.0.1:$backend_port/echo/" [gateway]="ws://127.0.0.1:$gateway_port/echo/" [nginx]="ws://127.0.0.1:$nginx_port/echo/")
-declare -A pid=([direct]="$backend_pid" [gateway]="$gateway_pid" [nginx]="$nginx_pid")
-for t in direct gateway nginx; do
+declare -A url=([direct]="ws://127.0.0.1:$backend_port/echo/" [gateway]="ws://127.0.0.1:$gateway_port/echo/" [yarp]="ws://127.0.0.1:$yarp_port/echo/" [nginx]="ws://127.0.0.1:$nginx_port/echo/")
+declare -A pid=([direct]="$backend_pid" [gateway]="$gateway_pid" [yarp]="$yarp_pid" [nginx]="$nginx_pid")
+for t in direct gateway yarp nginx; do
   loadtest 60 storm --url "${url[$t]}" --attempts 1000 --concurrency 32 --linger-ms 0 --source-ips 127.0.0.2-127.0.0.9 > "$work/warm-$t.log" 2>&1 || true
 done
 
@@ -28,7 +32,7 @@ echo "| round | target | accepted | elapsed s | accepted/s | connect p50 ms | co
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 declare -A rate
 for round in $(seq 1 "$rounds"); do
-  for t in direct gateway nginx; do
+  for t in direct gateway yarp nginx; do
     json="$work/storm-$t-$round.json"
     sleep 3
     c0=0; [ "$t" != direct ] && c0="$(cpu_ticks "${pid[$t]}")"
@@ -49,9 +53,10 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 echo
-echo "| round | accepted/s gateway/direct | accepted/s gateway/nginx | nginx/direct |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| round | accepted/s gateway/direct | accepted/s gateway/nginx | accepted/s yarp/nginx | nginx/direct |"
+echo "| --- | ---: | ---: | ---: | ---: |"
 for round in $(seq 1 "$rounds"); do
-  printf '| %s | %.2f | %.2f | %.2f |\n' "$round" "$(echo "${rate[gateway-$round]} / ${rate[direct-$round]}" | bc -l)" \
-    "$(echo "${rate[gateway-$round]} / ${rate[nginx-$round]}" | bc -l)" "$(echo "${rate[nginx-$round]} / ${rate[direct-$round]}" | bc -l)"
+  printf '| %s | %.2f | %.2f | %.2f | %.2f |\n' "$round" "$(echo "${rate[gateway-$round]} / ${rate[direct-$round]}" | bc -l)" \
+    "$(echo "${rate[gateway-$round]} / ${rate[nginx-$round]}" | bc -l)" "$(echo "${rate[yarp-$round]} / ${rate[nginx-$round]}" | bc -l)" \
+    "$(echo "${rate[nginx-$round]} / ${rate[direct-$round]}" | bc -l)"
 done
