@@ -65,6 +65,10 @@ internal sealed class BackendLegTransform : ITransformProvider
                 var accepted = new UpgradedBackendContent(new Relay.BackendConnection(stream, early: null, flushWrites: true));
                 response.Content = accepted;
                 upgrade.LeanBackend = accepted;
+                // HttpClient keeps the stream's request and response messages for the session's life; their headers
+                // (copied to the client's answer already, and sent to the backend) need not stay with them.
+                response.Headers.Clear();
+                response.RequestMessage?.Headers.Clear();
                 return;
             }
 

@@ -8,11 +8,11 @@ namespace Gateway.Proxy;
 internal static class BackendSockets
 {
     /// <summary>A connected socket (no Nagle delay, TCP keepalive as configured) as a stream that owns it.</summary>
-    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
+    public static async ValueTask<Stream> ConnectAsync(EndPoint endPoint, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
         => new NetworkStream(await ConnectSocketAsync(endPoint, keepAlive, cancellationToken), ownsSocket: true);
 
     /// <summary>The same socket, connected, for a caller that makes its own stream of it.</summary>
-    public static async ValueTask<Socket> ConnectSocketAsync(DnsEndPoint endPoint, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
+    public static async ValueTask<Socket> ConnectSocketAsync(EndPoint endPoint, TcpKeepAliveOptions keepAlive, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try

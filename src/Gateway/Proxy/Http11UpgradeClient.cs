@@ -97,7 +97,9 @@ internal sealed class Http11UpgradeClient
         Stream stream;
         try
         {
-            stream = new BackendSocketStream(await BackendSockets.ConnectSocketAsync(new DnsEndPoint(uri.IdnHost, uri.Port), _keepAlive, timeout.Token));
+            // An address literal (a pod IP, most often) needs no name resolution, and the socket keeps no DnsEndPoint.
+            EndPoint endPoint = IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var address) ? new IPEndPoint(address, uri.Port) : new DnsEndPoint(uri.IdnHost, uri.Port);
+            stream = new BackendSocketStream(await BackendSockets.ConnectSocketAsync(endPoint, _keepAlive, timeout.Token));
         }
         catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {

@@ -52,20 +52,26 @@ internal sealed partial class LeanSession
             session._connection = connection;
             var backendConnection = session._backend!;
             session._backend = null;
+            var backendTransport = backendConnection.Transport;
+            var early = backendConnection.TakeEarly();
+            var flush = backendConnection.FlushWrites;
+            backendConnection = null;
             SessionStream? client = null;
             try
             {
                 var transport = session._transport = connection.Transport;
                 client = new SessionStream(new ConnectionTransportStream(transport), session._session, session._registry.Metrics, session._registry.TimeProvider, session, session._compressed);
-                var backend = new BackendStream(backendConnection.Transport, client);
+                var backend = new BackendStream(backendTransport, client);
                 client.AttachBackend(backend);
+                // From here the backend leg owns the connection: it lets go when the gateway's close is out or answered.
+                backendTransport = null;
                 try
                 {
-                    var toClient = session.BackendToClientAsync(client, backend, backendConnection.TakeEarly());
+                    var toClient = session.BackendToClientAsync(client, backend, early);
+                    early = null;
 
                     // Client to backend, here.
                     var input = transport.Input;
-                    var flush = backendConnection.FlushWrites;
                     var bufferSize = session._bufferSize;
                     RelayFault fault;
                     var writing = false;
@@ -141,7 +147,8 @@ internal sealed partial class LeanSession
             }
             finally
             {
-                backendConnection.Dispose();
+                // A relay that never got as far as its backend leg.
+                backendTransport?.Dispose();
                 session._transport = null;
                 session.End(client);
             }

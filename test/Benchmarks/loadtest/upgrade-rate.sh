@@ -23,8 +23,12 @@ start_gateway upgrade h1 "$backend_port"
 start_nginx upgrade "$backend_port"
 declare -A url=([direct]="ws://127.0.0.1:$backend_port/echo/" [gateway]="ws://127.0.0.1:$gateway_port/echo/" [yarp]="ws://127.0.0.1:$yarp_port/echo/" [nginx]="ws://127.0.0.1:$nginx_port/echo/")
 declare -A pid=([direct]="$backend_pid" [gateway]="$gateway_pid" [yarp]="$yarp_pid" [nginx]="$nginx_pid")
+# Warm-up to the steady state: the gateway's JIT tiering goes on for about 40,000 upgrades (8 s of compilation in
+# all, ~0.3 ms per upgrade while it lasts: dotnet_jit_compilation_time_seconds_total, docs/benchmarks.md), which a
+# pod that has run for a while has long behind it. Every target gets the same warm-up.
+warmup="${UPGRADE_WARMUP:-40000}"
 for t in direct gateway yarp nginx; do
-  loadtest 60 storm --url "${url[$t]}" --attempts 1000 --concurrency 32 --linger-ms 0 --source-ips 127.0.0.2-127.0.0.9 > "$work/warm-$t.log" 2>&1 || true
+  loadtest 300 storm --url "${url[$t]}" --attempts "$warmup" --concurrency 100 --linger-ms 0 --source-ips 127.0.0.2-127.0.0.9 > "$work/warm-$t.log" 2>&1 || true
 done
 
 echo "storm, $attempts attempts, $concurrency in flight, linger 0, sources 127.0.0.2-127.0.0.9; $(nproc) cores; dotnet $(dotnet --list-runtimes | awk '/NETCore.App/{v=$2} END{print v}'); $(nginx -v 2>&1)"
