@@ -27,7 +27,6 @@ public static class GatewayHost
         var builder = WebApplication.CreateBuilder(options);
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = Defaults });
         AddConfigFile(builder.Configuration, builder.Environment.ContentRootPath);
-        KestrelSetup.ConfigureSocketEngine(builder.Configuration);
         var gateway = builder.Services.AddGateway(builder.Configuration);
         if (builder.Environment.IsDevelopment())
         {
@@ -89,6 +88,8 @@ public static class GatewayHost
     public static WebApplication Build(WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // With the configuration complete and before the first socket.
+        KestrelSetup.ConfigureSocketEngine(builder.Configuration);
         var app = builder.Build();
         try
         {

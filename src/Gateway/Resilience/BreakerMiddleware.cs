@@ -19,6 +19,7 @@ internal sealed partial class BreakerMiddleware
     private readonly ResilienceMetrics _metrics;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<BreakerMiddleware> _logger;
+    private readonly Action<UpgradeAttempt> _reportFailure;
 
     public BreakerMiddleware(RequestDelegate next, DestinationBreakers breakers, UpgradeWatch watch, ResilienceMetrics metrics, TimeProvider timeProvider, ILogger<BreakerMiddleware> logger)
     {
@@ -28,6 +29,7 @@ internal sealed partial class BreakerMiddleware
         _metrics = metrics;
         _timeProvider = timeProvider;
         _logger = logger;
+        _reportFailure = ReportFailure;
     }
 
     public Task InvokeAsync(HttpContext context)
@@ -47,14 +49,11 @@ internal sealed partial class BreakerMiddleware
         return ForwardThroughBreakerAsync(context, feature, breaker);
     }
 
-    private static async ValueTask<Outcome<BackendFailure>> AwaitOutcomeAsync(ResilienceContext context, UpgradeAttempt attempt)
-        => Outcome.FromResult(await attempt.Outcome.ConfigureAwait(false));
-
     private async Task ForwardThroughBreakerAsync(HttpContext context, ResilienceFeature feature, DestinationBreaker breaker)
     {
         var upgrade = context.Features.Get<ISessionUpgradeFeature>();
         var attempt = new UpgradeAttempt(breaker, upgrade, _timeProvider, context.RequestAborted);
-        ResilienceContext? resilienceContext = ResilienceContextPool.Shared.Get();
+        var resilienceContext = ResilienceContextPool.Shared.Get();
         var handedOver = false;
         try
         {
@@ -63,7 +62,7 @@ internal sealed partial class BreakerMiddleware
             {
                 // The execution waits for the outcome, on the lean path past the request's end: it must not hold the
                 // request's execution context (its activity, its log scope) while it does.
-                execution = breaker.Pipeline.ExecuteOutcomeAsync(AwaitOutcomeAsync, resilienceContext, attempt);
+                execution = breaker.Pipeline.ExecuteOutcomeAsync(static (_, attempt) => attempt.Outcome, resilienceContext, attempt);
             }
 
             if (execution.IsCompleted)
@@ -88,8 +87,10 @@ internal sealed partial class BreakerMiddleware
                 if (upgrade is { OutlivesRequest: true })
                 {
                     // The lean path: the session goes on without this request, and so does the judgement of its first
-                    // moments (the watch sees it end inside the early-abort window, or outlive it).
-                    attempt.LeaveRequest();
+                    // moments (the watch sees it end inside the early-abort window, or outlive it), counted and logged
+                    // when it is known. The execution completes by itself; its context is not returned to the pool
+                    // (Polly may still be using it when the outcome is reported).
+                    attempt.LeaveRequest(_reportFailure);
                     handedOver = true;
                 }
                 else if (!attempt.IsResolved)
@@ -102,17 +103,11 @@ internal sealed partial class BreakerMiddleware
             {
                 feature.Result = AttemptResult.Forwarded;
                 feature.Failure = BackendFailure.None;
-                using (ExecutionContext.SuppressFlow())
-                {
-                    // Without the request's execution context: nothing of the request is kept by the wait.
-                    _ = FinishAsync(execution, attempt, resilienceContext, breaker);
-                }
-
                 return;
             }
 
-            var failure = await FinishAsync(execution, attempt, resilienceContext, breaker);
-            resilienceContext = null;
+            var failure = (await execution).Result;
+            ReportFailure(attempt);
             feature.Failure = failure;
             if (failure == BackendFailure.None)
             {
@@ -135,34 +130,23 @@ internal sealed partial class BreakerMiddleware
             if (!handedOver)
             {
                 attempt.Dispose();
-                if (resilienceContext is not null)
-                {
-                    ResilienceContextPool.Shared.Return(resilienceContext);
-                }
+                ResilienceContextPool.Shared.Return(resilienceContext);
             }
         }
     }
 
-    /// <summary>Waits for the attempt's outcome and the breaker's execution, then counts and logs a failure.</summary>
-    private async Task<BackendFailure> FinishAsync(ValueTask<Outcome<BackendFailure>> execution, UpgradeAttempt attempt, ResilienceContext resilienceContext, DestinationBreaker breaker)
+    /// <summary>Counts and logs an attempt that failed on the backend's side, once its outcome is known.</summary>
+    private void ReportFailure(UpgradeAttempt attempt)
     {
-        try
+        var failure = attempt.Failure;
+        if (failure == BackendFailure.None)
         {
-            var failure = await attempt.Outcome.ConfigureAwait(false);
-            await execution.ConfigureAwait(false);
-            if (failure != BackendFailure.None)
-            {
-                _metrics.Failure(breaker.Key, failure);
-                Log.Failed(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId, failure.ToTagValue(), breaker.Circuit.ToString());
-            }
+            return;
+        }
 
-            return failure;
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(resilienceContext);
-            attempt.Dispose();
-        }
+        var breaker = attempt.Breaker;
+        _metrics.Failure(breaker.Key, failure);
+        Log.Failed(_logger, breaker.Key.ClusterId, breaker.Key.DestinationId, failure.ToTagValue(), breaker.Circuit.ToString());
     }
 
     private static BackendFailure Judge(HttpContext context, UpgradeAttempt attempt, ISessionUpgradeFeature? upgrade)

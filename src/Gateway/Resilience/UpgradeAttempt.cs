@@ -1,4 +1,6 @@
+using System.Threading.Tasks.Sources;
 using Gateway.Sessions;
+using Polly;
 
 namespace Gateway.Resilience;
 
@@ -8,27 +10,35 @@ namespace Gateway.Resilience;
 /// handshake timeout, dropped the session within the early-abort window, or kept it past the window.
 /// </summary>
 /// <remarks>
-/// The two deadlines are checked by <see cref="UpgradeWatch"/>'s single ticker, never by a timer per attempt.
+/// <para>The two deadlines are checked by <see cref="UpgradeWatch"/>'s single ticker, never by a timer per attempt.</para>
+/// <para>The attempt is itself the value-task source the breaker's execution awaits (one await, by Polly), so an
+/// attempt waiting out its early-abort window is this object and Polly's own frames, nothing more: at a thousand
+/// upgrades a second there are always a couple of thousand of them, living long enough for the GC to promote them.</para>
 /// </remarks>
-internal sealed class UpgradeAttempt : IDisposable
+internal sealed class UpgradeAttempt : IValueTaskSource<Outcome<BackendFailure>>, IDisposable
 {
     private const int Handshaking = 0;
     private const int Resolved = 1;
 
-    private readonly TaskCompletionSource<BackendFailure> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenSource _cancel;
+    private ManualResetValueTaskSourceCore<Outcome<BackendFailure>> _core;
+    private CancellationTokenSource? _cancel;
     private ISessionUpgradeFeature? _upgrade;
     private Session? _session;
+    private Action<UpgradeAttempt>? _onResolved;
     private readonly long _handshakeDeadline;
     private readonly long _earlyAbortWindowTicks;
     private int _state;
+    private int _reported;
     private bool _handshakeTimedOut;
+    private int _failure;
 
     public UpgradeAttempt(DestinationBreaker breaker, ISessionUpgradeFeature? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
     {
+        _core.RunContinuationsAsynchronously = true;
         Breaker = breaker;
         _upgrade = upgrade;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        Token = _cancel.Token;
         _handshakeDeadline = timeProvider.GetTimestamp() + ToTimestampTicks(breaker.Settings.HandshakeTimeout, timeProvider);
         _earlyAbortWindowTicks = ToTimestampTicks(breaker.Settings.EarlyAbortWindow, timeProvider);
     }
@@ -36,9 +46,13 @@ internal sealed class UpgradeAttempt : IDisposable
     public DestinationBreaker Breaker { get; }
 
     /// <summary>The request's abort token for the forwarder: the client's abort, or the handshake timeout.</summary>
-    public CancellationToken Token => _cancel.Token;
+    public CancellationToken Token { get; }
 
-    public Task<BackendFailure> Outcome => _outcome.Task;
+    /// <summary>The outcome, for the breaker's execution to await (once).</summary>
+    public ValueTask<Outcome<BackendFailure>> Outcome => new(this, _core.Version);
+
+    /// <summary>How the attempt turned out, once it is resolved.</summary>
+    public BackendFailure Failure => (BackendFailure)Volatile.Read(ref _failure);
 
     public bool HandshakeTimedOut
     {
@@ -53,15 +67,21 @@ internal sealed class UpgradeAttempt : IDisposable
 
     /// <summary>
     /// The session went on without its request (the lean path): the attempt keeps the session, not the request's
-    /// feature (which holds the request), and the handshake's cancellation source is done with.
+    /// feature (which holds the request); the handshake's cancellation source is done with; and
+    /// <paramref name="onResolved"/> is called once the outcome is known (by the watch), as the breaker middleware
+    /// would have done had it waited.
     /// </summary>
-    public void LeaveRequest()
+    public void LeaveRequest(Action<UpgradeAttempt> onResolved)
     {
         Volatile.Write(ref _session, _upgrade?.Session);
         Volatile.Write(ref _upgrade, null);
-        _cancel.Dispose();
+        Interlocked.Exchange(ref _cancel, null)?.Dispose();
+        Volatile.Write(ref _onResolved, onResolved);
+        if (IsResolved)
+        {
+            Report();
+        }
     }
-
 
     /// <summary>Records the outcome; only the first call counts.</summary>
     public bool Resolve(BackendFailure failure)
@@ -71,7 +91,7 @@ internal sealed class UpgradeAttempt : IDisposable
             return false;
         }
 
-        _outcome.TrySetResult(failure);
+        Complete(failure);
         return true;
     }
 
@@ -101,11 +121,11 @@ internal sealed class UpgradeAttempt : IDisposable
         {
             // Marked before the outcome is published: whoever awaits the outcome must see why.
             HandshakeTimedOut = true;
-            _outcome.TrySetResult(BackendFailure.HandshakeTimeout);
-            // Callbacks (the forwarder's cancellation) run on the thread pool, not on the ticker.
+            Complete(BackendFailure.HandshakeTimeout);
             try
             {
-                _ = _cancel.CancelAsync();
+                // Callbacks (the forwarder's cancellation) run on the thread pool, not on the ticker.
+                _ = Volatile.Read(ref _cancel)?.CancelAsync();
             }
             catch (ObjectDisposedException)
             {
@@ -116,7 +136,32 @@ internal sealed class UpgradeAttempt : IDisposable
         return IsResolved;
     }
 
-    public void Dispose() => _cancel.Dispose();
+    public void Dispose() => Interlocked.Exchange(ref _cancel, null)?.Dispose();
+
+    private void Complete(BackendFailure failure)
+    {
+        Volatile.Write(ref _failure, (int)failure);
+        _core.SetResult(Polly.Outcome.FromResult(failure));
+        if (Volatile.Read(ref _onResolved) is not null)
+        {
+            Report();
+        }
+    }
+
+    private void Report()
+    {
+        if (Interlocked.Exchange(ref _reported, 1) == 0)
+        {
+            Volatile.Read(ref _onResolved)!(this);
+        }
+    }
+
+    Outcome<BackendFailure> IValueTaskSource<Outcome<BackendFailure>>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<Outcome<BackendFailure>>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<Outcome<BackendFailure>>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
 
     private static long ToTimestampTicks(TimeSpan span, TimeProvider timeProvider)
         => (long)(span.TotalSeconds * timeProvider.TimestampFrequency);

@@ -49,7 +49,9 @@ public sealed class EchoBackend : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    public string Address => $"http://127.0.0.1:{Port}";
+    public bool Tls { get; private set; }
+
+    public string Address => $"{(Tls ? "https" : "http")}://127.0.0.1:{Port}";
 
     public int ConnectionsAccepted => Volatile.Read(ref _connections);
 
@@ -60,7 +62,8 @@ public sealed class EchoBackend : IAsyncDisposable
     public ConcurrentDictionary<string, BackendSession> Sessions { get; } = new();
 
     /// <param name="port">0 for any free port; a fixed one to bring a destination back where it was.</param>
-    public static async Task<EchoBackend> StartAsync(bool http2 = false, int port = 0)
+    /// <param name="tls">Serve https:// with a fresh self-signed certificate (HTTP/1.1 and h2 through ALPN).</param>
+    public static async Task<EchoBackend> StartAsync(bool http2 = false, int port = 0, bool tls = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -68,6 +71,13 @@ public sealed class EchoBackend : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listener =>
         {
             listener.Protocols = http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
+            if (tls)
+            {
+                var (certificatePem, keyPem, _) = TestCertificates.Create();
+                listener.Protocols = HttpProtocols.Http1AndHttp2;
+                listener.UseHttps(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(certificatePem, keyPem));
+            }
+
             listener.Use(next => context =>
             {
                 Interlocked.Increment(ref backend!._connections);
@@ -81,6 +91,7 @@ public sealed class EchoBackend : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         backend.Port = new Uri(address).Port;
+        backend.Tls = tls;
         return backend;
     }
 

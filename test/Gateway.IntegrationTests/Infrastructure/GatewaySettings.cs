@@ -17,6 +17,11 @@ public sealed class GatewaySettings
         // Every test client is 127.0.0.1, and many tests open hundreds of sessions at once: the per-client
         // bucket (100/s, burst 200 by default) is off unless a test sets it.
         ["Gateway:Admission:PerClient:PermitsPerSecond"] = "0",
+        // Inline scheduling makes the socket engine run every socket continuation of the process on its threads
+        // (a process-wide setting): in a test process, test code that blocks after an await (a polling helper, a
+        // synchronous wait) would then stall every other test's sockets. The built gateway's own tests (ProcessTests,
+        // DrainTests) run it with its default, inline.
+        ["Gateway:Server:InlineScheduling"] = "false",
         // A test gateway stops at once (the drain's own tests set their delay and window).
         ["Gateway:Drain:Delay"] = "00:00:00",
         ["Gateway:Drain:Window"] = "00:00:00",

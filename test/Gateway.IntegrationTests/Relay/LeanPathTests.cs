@@ -133,6 +133,32 @@ public sealed class LeanPathTests
     }
 
     /// <summary>
+    /// An https:// destination over HTTP/1.1 takes the lean path too: the lean connector speaks TLS to it (with the
+    /// cluster's certificate setting), and the relay runs on the TLS stream.
+    /// </summary>
+    [Fact]
+    public async Task HttpsDestination_OverHttp11_TakesTheLeanPath()
+    {
+        await using var backend = await EchoBackend.StartAsync(tls: true);
+        var settings = new GatewaySettings();
+        var cluster = settings.Cluster("tls", backend.Address);
+        settings[$"ReverseProxy:Clusters:{cluster}:HttpClient:DangerousAcceptAnyServerCertificate"] = "true";
+        settings[$"ReverseProxy:Clusters:{cluster}:HttpRequest:Version"] = "1.1";
+        settings[$"ReverseProxy:Clusters:{cluster}:HttpRequest:VersionPolicy"] = "RequestVersionExact";
+        settings.Route("lean", "/lean", cluster);
+        await using var gateway = await GatewayInstance.StartAsync(settings);
+
+        using var socket = await WebSocketClient.ConnectAsync(gateway.Ws("/lean?id=over-tls"));
+        var message = RandomNumberGenerator.GetBytes(100_000);
+
+        Assert.Equal(message, await socket.EchoAsync(message, WebSocketMessageType.Binary));
+        Assert.Equal(1, backend.Session("over-tls").Messages);
+        Assert.Equal(1, (await gateway.MetricsAsync()).Sum("gateway_sessions_active", ("path", "lean")));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+        await Eventually.EqualAsync(1.0, async () => (await gateway.MetricsAsync()).Sum("gateway_sessions_closed_total", ("path", "lean"), ("reason", "client_close")));
+    }
+
+    /// <summary>
     /// 16 MiB from the backend, in slow fragments while the client is silent (so the heartbeat pings it between the
     /// backend's frames and the client's pongs are cut out of its stream), then 16 MiB from the client: every byte
     /// arrives, in order, each way.

@@ -22,7 +22,7 @@ public sealed class UpgradeWatchTests
         Assert.False(attempt.Token.IsCancellationRequested);
 
         time.Advance(TimeSpan.FromSeconds(0.2));
-        Assert.Equal(BackendFailure.HandshakeTimeout, await attempt.Outcome);
+        Assert.Equal(BackendFailure.HandshakeTimeout, (await attempt.Outcome).Result);
         Assert.True(attempt.HandshakeTimedOut);
         await Eventually(() => attempt.Token.IsCancellationRequested);
         Assert.Equal(0, watch.Pending);
@@ -45,7 +45,7 @@ public sealed class UpgradeWatchTests
         Assert.False(attempt.Token.IsCancellationRequested);
 
         time.Advance(TimeSpan.FromSeconds(0.6));
-        Assert.Equal(BackendFailure.None, await attempt.Outcome);
+        Assert.Equal(BackendFailure.None, (await attempt.Outcome).Result);
         Assert.False(attempt.Token.IsCancellationRequested);
         Assert.Equal(1, registry.Count);
     }
@@ -66,15 +66,18 @@ public sealed class UpgradeWatchTests
         using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade, time, CancellationToken.None);
         watch.Add(attempt);
         await using var stream = upgrade.Start(Stream.Null);
-        attempt.LeaveRequest();
+        var reported = new List<BackendFailure>();
+        attempt.LeaveRequest(resolved => reported.Add(resolved.Failure));
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.False(attempt.IsResolved);
         registry.Close(upgrade.Session!, (SessionCloseReason)reason);
         time.Advance(TimeSpan.FromSeconds(0.1));
 
-        Assert.Equal((BackendFailure)expected, await attempt.Outcome);
+        Assert.Equal((BackendFailure)expected, (await attempt.Outcome).Result);
         Assert.Equal(0, watch.Pending);
+        // Reported once, when the watch resolved it (the breaker middleware no longer waits for it).
+        Assert.Equal([(BackendFailure)expected], reported);
     }
 
     [Fact]
@@ -84,7 +87,7 @@ public sealed class UpgradeWatchTests
         using var attempt = new UpgradeAttempt(new DestinationBreaker(new BreakerKey("c", "d1"), Settings), upgrade: null, time, CancellationToken.None);
         Assert.True(attempt.Resolve(BackendFailure.Status5xx));
         Assert.False(attempt.Resolve(BackendFailure.None));
-        Assert.Equal(BackendFailure.Status5xx, await attempt.Outcome);
+        Assert.Equal(BackendFailure.Status5xx, (await attempt.Outcome).Result);
     }
 
     private static SessionUpgrade Upgrade(TimeProvider time, out SessionRegistry registry)
