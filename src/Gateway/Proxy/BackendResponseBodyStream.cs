@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Globalization;
 
 namespace Gateway.Proxy;
@@ -189,7 +188,12 @@ internal sealed class BackendResponseBodyStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-    /// <summary>Parses a Content-Length value as RFC 9110 wants it: digits only.</summary>
+    /// <summary>Parses a Content-Length value as RFC 9110 wants it: digits only (no sign, no spaces inside).</summary>
     public static bool TryParseLength(string value, out long length)
-        => Utf8Parser.TryParse(System.Text.Encoding.ASCII.GetBytes(value.Trim()), out length, out var consumed) && consumed == value.Trim().Length && length >= 0;
+    {
+        var digits = value.AsSpan().Trim();
+        length = 0;
+        return !digits.IsEmpty && !digits.ContainsAnyExceptInRange('0', '9')
+            && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out length);
+    }
 }

@@ -161,13 +161,14 @@ internal sealed class Http11UpgradeClient
                 int end;
                 while ((end = ResponseHead.FindEnd(buffer.AsSpan(0, filled))) < 0)
                 {
+                    if (filled >= _maxResponseHeadBytes)
+                    {
+                        throw new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, $"The backend's upgrade response head exceeds {_maxResponseHeadBytes} bytes (the cluster's MaxResponseHeadersLength).");
+                    }
+
                     if (filled == buffer.Length)
                     {
-                        if (buffer.Length >= _maxResponseHeadBytes)
-                        {
-                            throw new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, $"The backend's upgrade response head exceeds {_maxResponseHeadBytes} bytes (the cluster's MaxResponseHeadersLength).");
-                        }
-
+                        // The pool rounds sizes up: whatever it gives, no more than the limit is read.
                         var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _maxResponseHeadBytes));
                         buffer.AsSpan(0, filled).CopyTo(larger);
                         ArrayPool<byte>.Shared.Return(buffer);

@@ -46,6 +46,9 @@ internal sealed class Session
     private const int ClientCloseSentFlag = 16;
     private const int BackendCloseSentFlag = 32;
 
+    /// <summary>The channel has been told of the gateway's close (by <see cref="BeginClose"/> or <see cref="AttachChannel"/>, whichever came second).</summary>
+    private const int CloseDeliveredFlag = 64;
+
     /// <summary>The end reason (plus one) sits in the flags' second byte, written with the ended flag.</summary>
     private const int EndReasonShift = 8;
 
@@ -99,7 +102,13 @@ internal sealed class Session
     public long StartTimestamp { get; }
 
     /// <summary>How the gateway reaches the session's streams (pings, closes); null until the relay starts.</summary>
-    public ISessionChannel? Channel { get; internal set; }
+    public ISessionChannel? Channel
+    {
+        get => Volatile.Read(ref _channel);
+        internal set => Volatile.Write(ref _channel, value);
+    }
+
+    private ISessionChannel? _channel;
 
     public long ClientBytes => Volatile.Read(ref _clientBytes);
 
@@ -270,19 +279,28 @@ internal sealed class Session
         }
 
         Tier = SessionTier.Closing;
-        Channel?.Close(end, detail);
+        // The close was recorded with a full fence (the compare-and-swap); the channel is read after it. A channel that
+        // attaches meanwhile stores itself, then reads the close: one of the two sees the other, and the flag makes
+        // sure the channel is told once.
+        if (Channel is { } channel && TryDeliverClose())
+        {
+            channel.Close(end, detail);
+        }
+
         return true;
     }
 
     /// <summary>The relay's client leg is in place: from now on the gateway acts through it (a close begun before is carried out now).</summary>
     internal void AttachChannel(ISessionChannel channel)
     {
-        Channel = channel;
-        if (GatewayCloseReason is { } reason)
+        Interlocked.Exchange(ref _channel, channel);
+        if (GatewayCloseReason is { } reason && TryDeliverClose())
         {
             channel.Close(SessionEnds.Of(reason), null);
         }
     }
+
+    private bool TryDeliverClose() => (Interlocked.Or(ref _flags, CloseDeliveredFlag) & CloseDeliveredFlag) == 0;
 
     /// <summary>
     /// Records that the gateway is closing the session itself; true only for the first close. Until the
