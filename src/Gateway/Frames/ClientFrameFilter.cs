@@ -9,7 +9,10 @@ namespace Gateway.Frames;
 /// <remarks>
 /// Bytes are only ever moved towards the front, so the buffer is all the room it needs. A pong that may be ours
 /// but whose first four payload bytes have not arrived yet is held back too: header (6 bytes) plus at most
-/// three payload bytes, within the same 14 bytes. Free of stream types so a transport-level relay can use it.
+/// three payload bytes, within the same 14 bytes. A close frame is held back until it is whole, so its status and
+/// reason are checked (<see cref="ClientFrameRules.CheckClose"/>) before a byte of it goes on; one split across reads
+/// waits in a small array allocated then (at most once a session: a close is the last frame a client sends).
+/// Free of stream types so a transport-level relay can use it.
 /// </remarks>
 internal struct ClientFrameFilter
 {
@@ -18,12 +21,20 @@ internal struct ClientFrameFilter
     private readonly ClientFrameLimits _limits;
     private PongState _pong;
     private long _pongTimestamp;
-    private CloseStatusReader _close;
+    private int _closeStatus;
+    private byte[]? _heldClose;
+    private byte _heldCloseLength;
+
+    /// <summary>
+    /// The most bytes a read's buffer may get back at its front from <see cref="Restore"/>: a whole close frame
+    /// (a 6-byte masked header and 125 bytes of payload), held back until it can be checked.
+    /// </summary>
+    public const int MaxHeldBack = 6 + 125;
 
     public ClientFrameFilter(ClientFrameLimits limits)
     {
         _limits = limits;
-        _close = new CloseStatusReader();
+        _closeStatus = -1;
     }
 
     private enum PongState : byte
@@ -50,13 +61,24 @@ internal struct ClientFrameFilter
     public readonly string? Error => _parser.Error;
 
     /// <summary>Status of the client's close frame; -1 until one is seen, 1005 for a close without a body.</summary>
-    public readonly int CloseStatus => _close.Status;
+    public readonly int CloseStatus => _closeStatus;
 
     /// <summary>
     /// Puts what the previous call held back at the front of the next buffer; the new bytes go after it.
-    /// The buffer must hold at least <see cref="WebSocketFrameParser.MaxHeaderLength"/> bytes.
+    /// The buffer must hold at least <see cref="MaxHeldBack"/> bytes.
     /// </summary>
-    public int Restore(Span<byte> buffer) => _parser.TakePending(buffer);
+    public int Restore(Span<byte> buffer)
+    {
+        if (_heldCloseLength == 0)
+        {
+            return _parser.TakePending(buffer);
+        }
+
+        var length = _heldCloseLength;
+        _heldClose.AsSpan(0, length).CopyTo(buffer);
+        _heldCloseLength = 0;
+        return length;
+    }
 
     /// <summary>
     /// Filters <paramref name="data"/> (restored bytes followed by newly read ones) in place.
@@ -66,7 +88,7 @@ internal struct ClientFrameFilter
         var pass = new Pass(ref this, data);
         var ok = _parser.Parse(data, ref pass);
         var result = new ClientFilterResult { Messages = pass.Messages, Frames = pass.Frames, Pongs = pass.Pongs, PongTimestamp = pass.PongTimestamp };
-        if (!ok)
+        if (!ok || !pass.Rejection.IsEmpty)
         {
             if (pass.Rejection.IsEmpty)
             {
@@ -81,6 +103,18 @@ internal struct ClientFrameFilter
             _parser.Fail(pass.Rejection.Reason);
             // Nothing from the refused frame on goes anywhere.
             result.Length = pass.Flush(pass.RefusedAt);
+            return result;
+        }
+
+        if (pass.CloseStart >= 0)
+        {
+            // A close frame not whole yet: nothing of it goes on until it is, and has been checked.
+            result.Length = pass.Flush(pass.CloseStart);
+            var held = data[pass.CloseStart..];
+            _heldClose ??= new byte[MaxHeldBack];
+            held.CopyTo(_heldClose);
+            _heldCloseLength = (byte)held.Length;
+            _parser.Carry([]);
             return result;
         }
 
@@ -115,6 +149,7 @@ internal struct ClientFrameFilter
         }
 
         public int RemoveStart;
+        public int CloseStart = -1;
         public int RefusedAt;
         public int Messages;
         public int Frames;
@@ -124,6 +159,12 @@ internal struct ClientFrameFilter
 
         public bool OnFrameHeader(in WebSocketFrameHeader frame, int headerStart)
         {
+            if (!Rejection.IsEmpty)
+            {
+                // A close frame before this one was refused when it ended: nothing from it on goes anywhere.
+                return false;
+            }
+
             ref var filter = ref _filter;
             var rejection = ClientFrameRules.Check(frame, filter._limits, ref filter._message);
             if (!rejection.IsEmpty)
@@ -138,9 +179,11 @@ internal struct ClientFrameFilter
             {
                 Messages++;
             }
-            else
+            else if (frame.Opcode == WebSocketOpcode.Close)
             {
-                filter._close.OnHeader(frame);
+                // Held back from its first byte until it is whole and checked (OnFrameEnd).
+                Flush(Math.Max(headerStart, 0));
+                CloseStart = Math.Max(headerStart, 0);
             }
 
             if (GatewayPing.MayAnswer(frame) && headerStart >= 0
@@ -187,13 +230,40 @@ internal struct ClientFrameFilter
 
                 return;
             }
-
-            filter._close.OnPayload(frame, payload, offset);
         }
 
         public void OnFrameEnd(in WebSocketFrameHeader frame, int end)
         {
             ref var filter = ref _filter;
+            if (CloseStart >= 0 && frame.Opcode == WebSocketOpcode.Close)
+            {
+                var length = (int)frame.PayloadLength;
+                Span<byte> payload = stackalloc byte[125];
+                payload = payload[..length];
+                var masked = _data.Slice(end - length, length);
+                for (var i = 0; i < length; i++)
+                {
+                    payload[i] = frame.Unmask(masked[i], (ulong)i);
+                }
+
+                var rejection = ClientFrameRules.CheckClose(payload, out var status);
+                if (!rejection.IsEmpty)
+                {
+                    Rejection = rejection;
+                    RefusedAt = CloseStart;
+                    CloseStart = -1;
+                    return;
+                }
+
+                if (filter._closeStatus < 0)
+                {
+                    filter._closeStatus = status;
+                }
+
+                CloseStart = -1;
+                return;
+            }
+
             if (filter._pong == PongState.Ours)
             {
                 // Ours, whole: cut it out.

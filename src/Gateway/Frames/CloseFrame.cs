@@ -30,6 +30,17 @@ internal static class CloseFrame
     /// <summary>1013 "Try Again Later" (IANA registry): back off before reconnecting.</summary>
     public const int TryAgainLater = 1013;
 
+    /// <summary>1005 "No Status Received": never on the wire; what a close frame without a body reports.</summary>
+    public const int NoStatusReceived = 1005;
+
+    /// <summary>
+    /// Whether an endpoint may put <paramref name="status"/> in a close frame (RFC 6455 §7.4.1, §7.4.2 and the IANA
+    /// registry): 1000–1003 and 1007–1014 (1004 is reserved; 1005, 1006 and 1015 are for reporting only, never sent;
+    /// 1016–2999 are unassigned), 3000–3999 (registered by libraries and frameworks) and 4000–4999 (private use).
+    /// </summary>
+    public static bool MaySend(int status)
+        => status is (>= 1000 and <= 1003) or (>= 1007 and <= 1014) or (>= 3000 and <= 4999);
+
     /// <summary>Encodes a close frame for a client. <paramref name="status"/> null: a close without a body.</summary>
     public static byte[] ForClient(int? status, string reason)
         => status is null ? [0x88, 0x00] : Encode(status.Value, reason, masked: false);

@@ -14,21 +14,21 @@ internal struct CloseStatusReader
         _status = -1;
     }
 
-    public readonly int Status => _status == 1005 || _bytes >= 2 ? _status : -1;
+    public readonly int Status => _status == CloseFrame.NoStatusReceived || _bytes >= 2 ? _status : -1;
 
     public void OnHeader(in WebSocketFrameHeader frame)
     {
         if (frame.Opcode == WebSocketOpcode.Close && _status < 0)
         {
             // RFC 6455 §7.1.5: a close frame without a body means "no status received".
-            _status = frame.PayloadLength >= 2 ? 0 : 1005;
+            _status = frame.PayloadLength >= 2 ? 0 : CloseFrame.NoStatusReceived;
             _bytes = 0;
         }
     }
 
     public void OnPayload(in WebSocketFrameHeader frame, ReadOnlySpan<byte> payload, ulong offset)
     {
-        if (frame.Opcode != WebSocketOpcode.Close || offset >= 2 || _bytes >= 2 || _status == 1005)
+        if (frame.Opcode != WebSocketOpcode.Close || offset >= 2 || _bytes >= 2 || _status == CloseFrame.NoStatusReceived)
         {
             return;
         }

@@ -24,7 +24,7 @@ namespace Gateway.Relay;
 internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 {
     /// <summary>Room for a pong to a gateway ping plus what a client sends with it.</summary>
-    private const int PeekBufferSize = 64;
+    private const int PeekBufferSize = ClientFrameFilter.MaxHeldBack;
 
     private readonly Session _session;
     private readonly SessionMetrics _metrics;
@@ -100,9 +100,9 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             return new ValueTask<int>(0);
         }
 
-        if (buffer.Length < WebSocketFrameParser.MaxHeaderLength)
+        if (buffer.Length < ClientFrameFilter.MaxHeldBack)
         {
-            throw new ArgumentException($"Reads need a buffer of at least {WebSocketFrameParser.MaxHeaderLength} bytes.", nameof(buffer));
+            throw new ArgumentException($"Reads need a buffer of at least {ClientFrameFilter.MaxHeldBack} bytes.", nameof(buffer));
         }
 
         var restored = _filter.Restore(buffer.Span);
@@ -189,10 +189,10 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     public override int Read(Span<byte> buffer)
     {
-        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length, WebSocketFrameParser.MaxHeaderLength));
+        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length, ClientFrameFilter.MaxHeldBack));
         try
         {
-            var count = ReadAsync(rented.AsMemory(0, Math.Max(buffer.Length, WebSocketFrameParser.MaxHeaderLength))).AsTask().GetAwaiter().GetResult();
+            var count = ReadAsync(rented.AsMemory(0, Math.Max(buffer.Length, ClientFrameFilter.MaxHeldBack))).AsTask().GetAwaiter().GetResult();
             rented.AsSpan(0, count).CopyTo(buffer);
             return count;
         }

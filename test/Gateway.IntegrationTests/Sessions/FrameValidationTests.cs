@@ -114,6 +114,12 @@ public sealed class FrameValidationTests : IAsyncLifetime
             data.Add("opcode5", "unknown opcode", "unknown_opcode", path);
             data.Add("fragmentedPing", "fragmented control frame", "bad_control_frame", path);
             data.Add("orphanContinuation", "continuation frame without a message to continue", "bad_fragmentation", path);
+            // RFC 6455 §7.4: codes an endpoint must not send, and a reason that is not UTF-8 (issue 14, item 5).
+            data.Add("close1005", "close status code not allowed on the wire", "bad_close_status", path);
+            data.Add("close999", "close status code not allowed on the wire", "bad_close_status", path);
+            data.Add("close2999", "close status code not allowed on the wire", "bad_close_status", path);
+            data.Add("close5000", "close status code not allowed on the wire", "bad_close_status", path);
+            data.Add("closeReasonNotUtf8", "close reason is not valid UTF-8", "bad_close_reason", path);
         }
 
         return data;
@@ -133,6 +139,11 @@ public sealed class FrameValidationTests : IAsyncLifetime
             "opcode5" => RawFrames.Encode(5, "x"u8),
             "fragmentedPing" => RawFrames.Encode(RawFrame.Ping, "x"u8, fin: false),
             "orphanContinuation" => RawFrames.Encode(RawFrame.Continuation, "x"u8),
+            "close1005" => RawFrames.CloseFrame(1005, "", mask: true),
+            "close999" => RawFrames.CloseFrame(999, "low", mask: true),
+            "close2999" => RawFrames.CloseFrame(2999, "unassigned", mask: true),
+            "close5000" => RawFrames.CloseFrame(5000, "high", mask: true),
+            "closeReasonNotUtf8" => RawFrames.Encode(RawFrame.Close, [0x03, 0xE8, 0xCE, 0xBA, 0xED, 0xA0, 0x80]),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         await client.SendAsync([.. RawFrames.Encode(RawFrame.Text, "good"u8), .. bad, .. RawFrames.Encode(RawFrame.Text, "after"u8)]);

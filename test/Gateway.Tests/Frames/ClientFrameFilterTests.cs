@@ -190,20 +190,101 @@ public sealed class ClientFrameFilterTests
     }
 
     [Fact]
-    public void CloseStatus_IsReportedOnlyOnceBothOfItsBytesHaveArrived()
+    public void CloseStatus_IsReportedOnceTheCloseFrameIsWhole_NothingOfItPassesBefore()
     {
         var close = WebSocketFrames.Close(4123, "bye", mask: true);
         var filter = new ClientFrameFilter(Limits);
-        var buffer = new byte[64];
+        var buffer = new byte[ClientFrameFilter.MaxHeldBack + 1];
         for (var i = 0; i < close.Length; i++)
         {
             var restored = filter.Restore(buffer);
             buffer[restored] = close[i];
-            filter.Filter(buffer.AsSpan(0, restored + 1));
+            var result = filter.Filter(buffer.AsSpan(0, restored + 1));
 
-            // Header (2 + 4 mask bytes), then the status's two bytes: whole only from the 8th byte on.
-            Assert.Equal(i >= 7 ? 4123 : -1, filter.CloseStatus);
+            // Held back, byte by byte, until its last byte: then the whole frame goes on, checked.
+            var whole = i == close.Length - 1;
+            Assert.Equal(whole ? 4123 : -1, filter.CloseStatus);
+            Assert.Equal(whole ? close.Length : 0, result.Length);
         }
+    }
+
+    public static TheoryData<int> ForbiddenCloseStatuses() => [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
+
+    [Theory]
+    [MemberData(nameof(ForbiddenCloseStatuses))]
+    public void Filter_CloseWithAStatusNotAllowedOnTheWire_IsRefused_NothingOfItPasses(int status)
+    {
+        byte[] before = [.. Text("ok"), .. WebSocketFrames.Encode(WebSocketOpcode.Ping, "p"u8, mask: true)];
+        byte[] input = [.. before, .. WebSocketFrames.Close((ushort)status, "why", mask: true), .. Text("never")];
+
+        for (var split = 0; split <= input.Length; split++)
+        {
+            var run = Run(input, [split]);
+            Assert.Equal(1002, run.Rejection.Status);
+            Assert.Equal("bad_close_status", run.Rejection.Kind);
+            Assert.Equal(before, run.Output);
+            Assert.Equal(-1, run.Filter.CloseStatus);
+        }
+    }
+
+    public static TheoryData<string> InvalidUtf8Reasons() =>
+    [
+        "FF",             // never in UTF-8
+        "C0 80",          // overlong NUL
+        "E0 80 80",       // overlong
+        "ED A0 80",       // a UTF-16 surrogate
+        "F4 90 80 80",    // above U+10FFFF
+        "CE BA E1 BD B9 CF 83 CE BC CE B5 ED A0 80 65 64 69 74 65 64", // Autobahn 7.5.1: valid, then a surrogate
+        "E2 82",          // truncated at the frame's end
+        "80",             // a lone continuation byte
+    ];
+
+    [Theory]
+    [MemberData(nameof(InvalidUtf8Reasons))]
+    public void Filter_CloseWithAReasonThatIsNotUtf8_IsRefused_NothingOfItPasses(string hex)
+    {
+        var reason = Convert.FromHexString(hex.Replace(" ", string.Empty));
+        byte[] body = [0x03, 0xE8, .. reason];
+        byte[] input = [.. Text("ok"), .. WebSocketFrames.Encode(WebSocketOpcode.Close, body, mask: true)];
+
+        for (var split = 0; split <= input.Length; split++)
+        {
+            var run = Run(input, [split]);
+            Assert.Equal(1002, run.Rejection.Status);
+            Assert.Equal("bad_close_reason", run.Rejection.Kind);
+            Assert.Equal(Text("ok"), run.Output);
+        }
+    }
+
+    public static TheoryData<int> AllowedCloseStatuses() => [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
+
+    [Theory]
+    [MemberData(nameof(AllowedCloseStatuses))]
+    public void Filter_CloseWithAnAllowedStatusAndAUtf8Reason_Passes_AtEverySplit(int status)
+    {
+        byte[] input = [.. Text("ok"), .. WebSocketFrames.Close((ushort)status, "bye \u00e9\u4e16\U0001F600", mask: true)];
+        byte[] bare = [.. Text("ok"), .. WebSocketFrames.Encode(WebSocketOpcode.Close, [], mask: true)];
+        byte[] longest = [.. Text("ok"), .. WebSocketFrames.Close((ushort)status, new string('r', 123), mask: true)];
+
+        for (var split = 0; split <= longest.Length; split++)
+        {
+            foreach (var (stream, expected) in new[] { (input, status), (bare, 1005), (longest, status) })
+            {
+                if (split > stream.Length)
+                {
+                    continue;
+                }
+
+                var run = Run(stream, [split]);
+                Assert.True(run.Rejection.IsEmpty);
+                Assert.Equal(stream, run.Output);
+                Assert.Equal(expected, run.Filter.CloseStatus);
+            }
+        }
+
+        // Byte at a time, the longest close there is (131 bytes) waits whole and then passes.
+        var bytewise = Run(longest, Enumerable.Range(1, longest.Length).ToArray());
+        Assert.Equal(longest, bytewise.Output);
     }
 
     [Fact]
@@ -306,7 +387,7 @@ public sealed class ClientFrameFilterTests
                 continue;
             }
 
-            var buffer = new byte[Math.Max(cut - start + WebSocketFrameParser.MaxHeaderLength, 64)];
+            var buffer = new byte[cut - start + ClientFrameFilter.MaxHeldBack];
             var restored = filter.Restore(buffer);
             input.AsSpan(start, cut - start).CopyTo(buffer.AsSpan(restored));
             var result = filter.Filter(buffer.AsSpan(0, restored + cut - start));
