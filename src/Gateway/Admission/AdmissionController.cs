@@ -19,6 +19,12 @@ internal enum AdmissionRejection
 
     /// <summary>The pod is shutting down: the client should reconnect (to another pod) at once.</summary>
     Draining,
+
+    /// <summary>
+    /// A switch to a protocol other than WebSocket (<see cref="Sessions.WebSocketRequest.IsOtherUpgrade"/>): 400, never
+    /// relayed as an opaque tunnel.
+    /// </summary>
+    UnsupportedProtocol,
 }
 
 /// <summary>The outcome of one admission; <see cref="RetryAfter"/> is what the client is told, jitter included.</summary>
@@ -31,6 +37,7 @@ internal readonly record struct AdmissionDecision(AdmissionRejection Rejection, 
     {
         AdmissionRejection.None => StatusCodes.Status101SwitchingProtocols,
         AdmissionRejection.Origin => StatusCodes.Status403Forbidden,
+        AdmissionRejection.UnsupportedProtocol => StatusCodes.Status400BadRequest,
         AdmissionRejection.ClientSessions or AdmissionRejection.RateClient => StatusCodes.Status429TooManyRequests,
         _ => StatusCodes.Status503ServiceUnavailable,
     };
@@ -86,7 +93,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan LevelLogInterval = TimeSpan.FromSeconds(1);
-    private static readonly string[] ReasonTags = ["none", "origin", "watermark_critical", "watermark_high", "client_sessions", "rate_client", "rate_global", "draining"];
+    private static readonly string[] ReasonTags = ["none", "origin", "watermark_critical", "watermark_high", "client_sessions", "rate_client", "rate_global", "draining", "unsupported_protocol"];
 
     private readonly IOptionsFactory<AdmissionOptions> _optionsFactory;
     private readonly AdmissionMetrics _metrics;
@@ -223,6 +230,9 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
 
     /// <summary>Counts an origin refusal (decided by the route's allow-list, not here).</summary>
     public AdmissionDecision RejectOrigin(string route) => Reject(route, AdmissionRejection.Origin, TimeSpan.Zero, _settings);
+
+    /// <summary>Counts a refused switch to another protocol (decided by the request alone, not here).</summary>
+    public AdmissionDecision RejectProtocol(string route) => Reject(route, AdmissionRejection.UnsupportedProtocol, TimeSpan.Zero, _settings);
 
     public void Release(AdmissionTicket ticket)
     {
@@ -369,7 +379,7 @@ internal sealed partial class AdmissionController : IAdmissionGauges, IDisposabl
     {
         _metrics.Rejected(route, TagOf(rejection));
         Interlocked.Increment(ref _rejectedSinceSummary[(int)rejection]);
-        if (rejection == AdmissionRejection.Origin)
+        if (rejection is AdmissionRejection.Origin or AdmissionRejection.UnsupportedProtocol)
         {
             return new AdmissionDecision(rejection, TimeSpan.Zero);
         }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using Gateway.Hosting;
 using Gateway.Sessions;
 
@@ -6,7 +7,7 @@ namespace Gateway.Admission;
 /// <summary>
 /// First step of the proxy pipeline, after routing and before anything reaches a backend: checks a WebSocket
 /// upgrade against the route's origin allow-list and <see cref="AdmissionController"/>, and holds the
-/// admission until the session ends. Requests that are not WebSocket upgrades pass untouched.
+/// admission until the session ends. Requests that are not upgrades pass untouched; a switch to any other protocol is refused with 400.
 /// </summary>
 /// <remarks>
 /// Kestrel's own <c>MaxConcurrentUpgradedConnections</c> is no substitute: it is checked when the upgrade
@@ -33,7 +34,7 @@ internal sealed partial class AdmissionMiddleware
     {
         if (!WebSocketRequest.IsWebSocket(context))
         {
-            return _next(context);
+            return WebSocketRequest.IsOtherUpgrade(context) ? RefuseProtocolAsync(context) : _next(context);
         }
 
         var route = context.GetReverseProxyFeature().Route.Config;
@@ -80,6 +81,27 @@ internal sealed partial class AdmissionMiddleware
         return HoldAsync(context, ticket!);
     }
 
+    /// <summary>
+    /// A switch to another protocol: 400 whatever the admission settings, counted and summarised like every refusal
+    /// (one Debug line each, the periodic Warning summary), so a client repeating it cannot flood the log.
+    /// </summary>
+    private Task RefuseProtocolAsync(HttpContext context)
+    {
+        var route = context.GetReverseProxyFeature().Route.Config.RouteId;
+        _controller.RejectProtocol(route);
+        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        var http2 = connect is { IsExtendedConnect: true };
+        var asked = http2 ? connect!.Protocol ?? "" : context.Request.Headers.Upgrade.ToString();
+        Log.ProtocolRejected(_logger, Truncate(asked), route, context.Connection.RemoteIpAddress);
+        var message = http2
+            ? "Only WebSocket is relayed here: the extended CONNECT's :protocol must be websocket."
+            : "Only WebSocket is relayed here: the Upgrade header must list websocket.";
+        return _rejection.RejectAsync(context, StatusCodes.Status400BadRequest, TimeSpan.Zero, message, closeInstead: false, TimeSpan.Zero);
+    }
+
+    /// <summary>What a client put in a header, bounded for a log line.</summary>
+    private static string Truncate(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 64), "…");
+
     private async Task HoldAsync(HttpContext context, AdmissionTicket ticket)
     {
         context.Features.Set<IClientAddressFeature>(ticket);
@@ -119,5 +141,8 @@ internal sealed partial class AdmissionMiddleware
 
         [LoggerMessage(3, LogLevel.Debug, "Upgrade from {PeerAddress} on route {RouteId} refused (503): the gateway is draining.", EventName = "DrainingRejected")]
         public static partial void Draining(ILogger logger, System.Net.IPAddress? peerAddress, string routeId);
+
+        [LoggerMessage(4, LogLevel.Debug, "Upgrade to '{Protocol}' on route {RouteId} from {PeerAddress} refused (400): only WebSocket is relayed.", EventName = "ProtocolRejected")]
+        public static partial void ProtocolRejected(ILogger logger, string protocol, string routeId, System.Net.IPAddress? peerAddress);
     }
 }

@@ -33,6 +33,12 @@ internal sealed class SessionTrackingMiddleware
 
         if (WebSocketRequest.IsHttp11Upgrade(context, out var upgradeFeature))
         {
+            if (!WebSocketRequest.IsOnlyWebSocket(context.Request.Headers.Upgrade))
+            {
+                // "Upgrade: SPDY/3.1, websocket": the backend is asked for the one protocol the session relays.
+                context.Request.Headers.Upgrade = WebSocketRequest.Protocol;
+            }
+
             // The lean path needs the connection middleware (the public listener's HTTP/1.1 connections have it).
             var lean = _options.LeanPath ? context.Features.Get<LeanConnection>() : null;
             var upgrade = new SessionUpgrade(_registry, context, routeId, _policy, SessionProtocol.Http11Upgrade, lean, _options.RelayBufferSize);
