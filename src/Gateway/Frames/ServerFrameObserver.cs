@@ -29,11 +29,24 @@ internal struct ServerFrameObserver
     /// boundary, where a frame of the gateway's goes in), or -1 when none does; <paramref name="messages"/> counts
     /// completed messages.
     /// </summary>
-    public int Observe(ReadOnlySpan<byte> data, out int messages)
+    public int Observe(ReadOnlySpan<byte> data, out int messages) => Observe(data, out messages, out _);
+
+    /// <summary>
+    /// <see cref="Observe(ReadOnlySpan{byte}, out int)"/>, also saying where in <paramref name="data"/> the backend's
+    /// first close frame begins (its header, whole or the start of it at the end of the data), or -1: where a close
+    /// of the gateway's goes in its place.
+    /// </summary>
+    public int Observe(ReadOnlySpan<byte> data, out int messages, out int closeStart)
     {
         var pass = new Pass(ref this);
         _parser.Parse(data, ref pass);
         messages = pass.Messages;
+        closeStart = pass.CloseStart;
+        if (closeStart < 0 && _parser.PendingOpcode == WebSocketOpcode.Close && _parser.PendingLength <= data.Length)
+        {
+            closeStart = data.Length - _parser.PendingLength;
+        }
+
         return pass.FirstBoundary;
     }
 
@@ -48,6 +61,7 @@ internal struct ServerFrameObserver
 
         public int Messages;
         public int FirstBoundary = -1;
+        public int CloseStart = -1;
 
         public bool OnFrameHeader(in WebSocketFrameHeader frame, int headerStart)
         {
@@ -58,6 +72,10 @@ internal struct ServerFrameObserver
             else
             {
                 _observer._close.OnHeader(frame);
+                if (frame.Opcode == WebSocketOpcode.Close && CloseStart < 0 && headerStart >= 0)
+                {
+                    CloseStart = headerStart;
+                }
             }
 
             return true;

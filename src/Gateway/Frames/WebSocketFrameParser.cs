@@ -36,6 +36,9 @@ internal struct WebSocketFrameParser
     /// <summary>Bytes of a header that has begun but not ended; they are the last bytes fed.</summary>
     public readonly int PendingLength => _inPayload ? 0 : _headerFilled;
 
+    /// <summary>The opcode of the header that has begun but not ended (its first byte says it), or null.</summary>
+    public readonly WebSocketOpcode? PendingOpcode => PendingLength > 0 ? (WebSocketOpcode)(_header[0] & 0x0F) : null;
+
     /// <summary>
     /// Feeds the next bytes of the stream. Returns false once the framing is broken or the handler refused a
     /// header (then the caller says why with <see cref="Fail"/>). Positions given to the handler are indexes

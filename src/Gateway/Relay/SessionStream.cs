@@ -34,6 +34,9 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     private ServerFrameObserver _observer;
     private BackendStream? _backend;
     private byte[]? _backendClose;
+
+    /// <summary>The gateway's close for the client, waiting to take the place of the backend's (<see cref="SessionCloseOrder.BackendThenClient"/>).</summary>
+    private byte[]? _clientCloseAfterBackend;
     private byte[]? _stash;
     private int _stashStart;
     private int _stashEnd;
@@ -416,9 +419,17 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         _session.BeginClose(reason, _timeProvider.GetTimestamp(), detail: rejection.Reason);
     }
 
+    /// <remarks>
+    /// After a refused frame (<see cref="SessionCloseOrder.BackendThenClient"/>) the backend's answer is written up to
+    /// where its close frame begins, and the gateway's close goes in its place (queued now, written at that boundary;
+    /// nothing is written after a close).
+    /// </remarks>
     protected override int ObserveWrite(ReadOnlySpan<byte> data)
     {
-        var boundary = _observer.Observe(data, out var messages);
+        var closeStart = -1;
+        var boundary = Volatile.Read(ref _clientCloseAfterBackend) is null
+            ? _observer.Observe(data, out var messages)
+            : _observer.Observe(data, out messages, out closeStart);
         _session.RecordOutbound(data.Length, messages, _timeProvider.GetTimestamp());
         _metrics.Relayed(_session.RouteId, SessionMetrics.BackendToClient, data.Length, messages);
         if (_observer.CloseStatus >= 0 && _session.BackendCloseStatus is null)
@@ -426,8 +437,17 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
             _session.RecordBackendClose(_observer.CloseStatus);
         }
 
+        if (closeStart >= 0 && TakeClientCloseAfterBackend() is { } close)
+        {
+            Queue(close);
+            return closeStart;
+        }
+
         return boundary;
     }
+
+    /// <summary>The gateway's close for the client if it is still waiting for the backend's (taken: it goes once).</summary>
+    private byte[]? TakeClientCloseAfterBackend() => Interlocked.Exchange(ref _clientCloseAfterBackend, null);
 
     protected override void OnWriteFailed(Exception exception)
     {
@@ -481,6 +501,15 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 _session.MarkGoingAway();
                 QueueBackendClose(end, detail);
                 break;
+            case SessionCloseOrder.BackendThenClient:
+                _session.EndClientStream();
+                if (!_session.ClientGone)
+                {
+                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientText.Length == 0 && detail is not null ? CloseFrame.ForClient(end.ClientStatus, detail) : end.ClientFrame);
+                }
+
+                QueueBackendClose(end, detail);
+                break;
             case SessionCloseOrder.BackendOnly:
                 QueueBackendClose(end, detail);
                 break;
@@ -504,7 +533,16 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         }
     }
 
-    public void Abort() => _endHandler?.AbortClient();
+    public void Abort()
+    {
+        if (TakeClientCloseAfterBackend() is { } close)
+        {
+            // The backend did not answer within the close timeout: the client still learns why, then goes.
+            Queue(close);
+        }
+
+        _endHandler?.AbortClient();
+    }
 
     /// <summary>
     /// Asked by the backend leg when the relay ends (is cancelled, or disposes it) and no close of the gateway's has
@@ -563,8 +601,11 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 ArrayPool<byte>.Shared.Return(stash);
             }
 
+            // A close that waited for the backend's goes now (the backend ended without one), else the end handler's.
+            var waiting = TakeClientCloseAfterBackend();
             var farewell = GatewayCloseWritten || HasQueuedFrame
                 ? ReadOnlyMemory<byte>.Empty
+                : waiting is not null && _observer.AtFrameBoundary ? waiting
                 : _endHandler?.OnRelayEnded(_session, _observer.AtFrameBoundary) ?? ReadOnlyMemory<byte>.Empty;
             Task? pending = null;
             if (!farewell.IsEmpty && !_session.ClientGone && TryWriteFarewell(farewell, out var write))

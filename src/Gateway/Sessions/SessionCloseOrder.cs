@@ -16,6 +16,14 @@ internal enum SessionCloseOrder : byte
     /// </summary>
     BackendFirst,
 
+    /// <summary>
+    /// The backend first, the client after it with the gateway's own close: the client's stream has stopped (a frame
+    /// was refused) and the backend gets its close; what the backend still sends before its close frame reaches the
+    /// client (nothing it had already answered is lost), and in place of the backend's close frame the client gets
+    /// the gateway's, which says why. Also when the backend ends without a close, or the close timeout passes first.
+    /// </summary>
+    BackendThenClient,
+
     /// <summary>The backend only: the client is gone.</summary>
     BackendOnly,
 

@@ -34,11 +34,14 @@ internal static class SessionEnds
     /// <summary>Shed above the high watermark, coldest first (heartbeat tier 4): the client should back off before reconnecting.</summary>
     public static readonly SessionEnd Pressure = new(SessionCloseReason.Pressure, "pressure", SessionCloseOrder.Both, CloseFrame.TryAgainLater, "shed under load", CloseFrame.GoingAway, "shed under load");
 
-    /// <summary>The client sent a frame RFC 6455 forbids; the rule it broke is the reason both sides read.</summary>
-    public static readonly SessionEnd ProtocolError = new(SessionCloseReason.ProtocolError, "protocol_error", SessionCloseOrder.Both, CloseFrame.ProtocolError, "", CloseFrame.GoingAway, "");
+    /// <summary>
+    /// The client sent a frame RFC 6455 forbids; the rule it broke is the reason both sides read. The backend is told
+    /// first and its answers to the frames before the refused one still reach the client, then the gateway's 1002.
+    /// </summary>
+    public static readonly SessionEnd ProtocolError = new(SessionCloseReason.ProtocolError, "protocol_error", SessionCloseOrder.BackendThenClient, CloseFrame.ProtocolError, "", CloseFrame.GoingAway, "");
 
-    /// <summary>The client sent a frame or message over the route's limit.</summary>
-    public static readonly SessionEnd MessageTooBig = new(SessionCloseReason.MessageTooBig, "message_too_big", SessionCloseOrder.Both, CloseFrame.MessageTooBig, "", CloseFrame.GoingAway, "");
+    /// <summary>The client sent a frame or message over the route's limit; told as a protocol error is.</summary>
+    public static readonly SessionEnd MessageTooBig = new(SessionCloseReason.MessageTooBig, "message_too_big", SessionCloseOrder.BackendThenClient, CloseFrame.MessageTooBig, "", CloseFrame.GoingAway, "");
 
     /// <summary>The gateway is shutting down (the drain): the backend is told first, the client gets its answer.</summary>
     public static readonly SessionEnd Drain = new(SessionCloseReason.Drain, "drain", SessionCloseOrder.BackendFirst, CloseFrame.GoingAway, "going away", CloseFrame.GoingAway, "going away");

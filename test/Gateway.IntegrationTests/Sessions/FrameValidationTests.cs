@@ -174,6 +174,40 @@ public sealed class FrameValidationTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData(RelayPath.Lean, "unmasked")]
+    [InlineData(RelayPath.Yarp, "unmasked")]
+    [InlineData(RelayPath.Lean, "tooBig")]
+    [InlineData(RelayPath.Yarp, "tooBig")]
+    public async Task RefusedFrame_WhatTheBackendAnsweredBeforeStillReachesTheClient_ThenTheGatewaysClose(RelayPath path, string kind)
+    {
+        // The Autobahn finding (cases 3.2-3.4, 4.1.3-4.2.5, 5.15): valid frames, then a bad one in the same packet. The
+        // backend's answer to the valid ones (the raw backend echoes each frame as it comes) must not be lost.
+        await StartAsync(path);
+        var id = Guid.NewGuid().ToString("N");
+        await using var client = await RawClient.ConnectAsync(_gateway.Ws("/limited?id=" + id));
+        var bad = kind == "unmasked" ? RawFrames.Encode(RawFrame.Text, "x"u8, mask: false) : RawFrames.Encode(RawFrame.Binary, new byte[1025]);
+        await client.SendAsync([.. RawFrames.Encode(RawFrame.Text, "one"u8), .. RawFrames.Encode(RawFrame.Binary, new byte[1000]), .. RawFrames.Encode(RawFrame.Text, "three"u8), .. bad]);
+
+        var frames = new List<RawFrame>();
+        while (await client.ReadAsync(TimeSpan.FromSeconds(10)) is { } frame)
+        {
+            frames.Add(frame);
+            if (frame.Opcode == RawFrame.Close)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal([RawFrame.Text, RawFrame.Binary, RawFrame.Text, RawFrame.Close], frames.Select(f => f.Opcode));
+        Assert.Equal("three", System.Text.Encoding.UTF8.GetString(frames[2].Payload));
+        Assert.Equal(kind == "unmasked" ? 1002 : 1009, frames[^1].CloseStatus);
+        Assert.Equal(kind == "unmasked" ? "unmasked client frame" : "frame too big", frames[^1].CloseReason);
+        var backendClose = await _raw.Session(id).Closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1001, backendClose!.CloseStatus);
+        await Eventually.EqualAsync(1.0, async () => (await _gateway.MetricsAsync()).Sum("gateway_sessions_closed_total", ("route", _route), ("reason", kind == "unmasked" ? "protocol_error" : "message_too_big")));
+    }
+
+    [Theory]
     [InlineData(RelayPath.Lean)]
     [InlineData(RelayPath.Yarp)]
     public async Task CompressedFrames_PassWhenTheBackendAgreedToPermessageDeflate_OtherwiseTheyAre1002(RelayPath path)

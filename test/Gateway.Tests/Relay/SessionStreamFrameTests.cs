@@ -96,10 +96,44 @@ public sealed class SessionStreamFrameTests
         Assert.Equal(good, _toBackend.ToArray()[..good.Length]);
         Assert.Equal(0, await stream.ReadAsync(buffer));
 
-        var close = await ReadToClientAsync(2 + 2 + "unmasked client frame".Length);
-        Assert.Equal(CloseFrame.ForClient(1002, "unmasked client frame"), close);
+        // The backend is told first; its answer to "ok" still reaches the client, and in place of its close reply the
+        // client gets the gateway's 1002 with the rule (the Autobahn finding: nothing the backend sent is lost).
         Assert.Equal(SessionCloseReason.ProtocolError, session.GatewayCloseReason);
         AssertBackendGotClose(1001, "unmasked client frame");
+        var answer = WebSocketFrames.Encode(WebSocketOpcode.Text, "ok"u8);
+        await stream.WriteAsync((byte[])[.. answer, .. WebSocketFrames.Close(1001, "bye")]);
+        var expected = (byte[])[.. answer, .. CloseFrame.ForClient(1002, "unmasked client frame")];
+        Assert.Equal(expected, await ReadToClientAsync(expected.Length));
+        await stream.WriteAsync(WebSocketFrames.Encode(WebSocketOpcode.Text, "after the close"u8));
+        await _toClient.Writer.CompleteAsync();
+        Assert.True((await _toClient.Reader.ReadAsync()).Buffer.IsEmpty);
+    }
+
+    [Fact]
+    public async Task RefusedFrame_TheBackendsCloseSplitAtItsFirstByte_IsStillReplaced()
+    {
+        var (stream, session) = Open();
+        await WriteFromClientAsync(WebSocketFrames.Encode(WebSocketOpcode.Text, "unmasked"u8));
+        Assert.Equal(0, await stream.ReadAsync(new byte[4096]));
+
+        var answer = WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[10]);
+        var backendClose = WebSocketFrames.Close(1001, "bye");
+        await stream.WriteAsync((byte[])[.. answer, backendClose[0]]);
+        await stream.WriteAsync(backendClose.AsMemory(1));
+        var expected = (byte[])[.. answer, .. CloseFrame.ForClient(1002, "unmasked client frame")];
+        Assert.Equal(expected, await ReadToClientAsync(expected.Length));
+        Assert.Equal(SessionCloseReason.ProtocolError, session.GatewayCloseReason);
+    }
+
+    [Fact]
+    public async Task RefusedFrame_ABackendThatEndsWithoutAClose_TheClientStillGetsTheGatewaysClose()
+    {
+        var (stream, _) = Open();
+        await WriteFromClientAsync(WebSocketFrames.Encode(WebSocketOpcode.Text, "unmasked"u8));
+        Assert.Equal(0, await stream.ReadAsync(new byte[4096]));
+
+        stream.Dispose();
+        Assert.Equal(CloseFrame.ForClient(1002, "unmasked client frame"), await ReadToClientAsync(4 + "unmasked client frame".Length));
     }
 
     [Fact]
@@ -111,9 +145,10 @@ public sealed class SessionStreamFrameTests
         var buffer = new byte[4096];
         Assert.Equal(0, await stream.ReadAsync(buffer));
 
-        Assert.Equal(CloseFrame.ForClient(1009, "frame too big"), await ReadToClientAsync(4 + "frame too big".Length));
         Assert.Equal(SessionCloseReason.MessageTooBig, session.GatewayCloseReason);
         AssertBackendGotClose(1001, "frame too big");
+        await stream.WriteAsync(WebSocketFrames.Close(1001));
+        Assert.Equal(CloseFrame.ForClient(1009, "frame too big"), await ReadToClientAsync(4 + "frame too big".Length));
     }
 
     [Fact]

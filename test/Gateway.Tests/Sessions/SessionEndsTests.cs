@@ -103,6 +103,7 @@ public sealed partial class SessionEndsTests
                 break;
             case SessionCloseOrder.Both:
             case SessionCloseOrder.BackendFirst:
+            case SessionCloseOrder.BackendThenClient:
                 Assert.NotEqual(0, row.ClientStatus);
                 Assert.NotEqual(0, row.BackendStatus);
                 break;
