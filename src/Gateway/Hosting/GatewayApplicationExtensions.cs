@@ -2,6 +2,7 @@ using Gateway.Admission;
 using Gateway.Proxy;
 using Gateway.Resilience;
 using Gateway.Telemetry;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Hosting;
 
@@ -31,6 +32,8 @@ public static partial class GatewayApplicationExtensions
         var listeners = app.Services.GetRequiredService<GatewayListeners>();
         var readiness = app.Services.GetRequiredService<ReadinessState>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Hosting");
+        var clientBuffers = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.SocketBuffers;
+        var backendBuffers = app.Services.GetRequiredService<IOptions<ProxyOptions>>().Value.SocketBuffers;
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             readiness.MarkReady();
@@ -40,6 +43,10 @@ public static partial class GatewayApplicationExtensions
                 listeners.PublicEndPoint?.ToString(),
                 listeners.PublicH2cEndPoint is { } h2c ? $", public h2c http://{h2c}" : "",
                 listeners.ManagementEndPoint?.ToString());
+            // What the kernel made of the settings: it doubles them, and cuts them to net.core.wmem_max/rmem_max.
+            var (clientSend, clientReceive) = clientBuffers.Describe();
+            var (backendSend, backendReceive) = backendBuffers.Describe();
+            Log.SocketBuffers(logger, clientSend, clientReceive, backendSend, backendReceive);
         });
         app.Lifetime.ApplicationStopping.Register(readiness.BeginShutdown);
 
@@ -64,5 +71,8 @@ public static partial class GatewayApplicationExtensions
     {
         [LoggerMessage(1, LogLevel.Information, "Gateway listening: public {Scheme}://{PublicEndPoint}{PublicH2c}, management http://{ManagementEndPoint}", EventName = "Listening")]
         public static partial void Listening(ILogger logger, string scheme, string? publicEndPoint, string publicH2c, string? managementEndPoint);
+
+        [LoggerMessage(2, LogLevel.Information, "Socket buffers in bytes: client send {ClientSend}, receive {ClientReceive}; backend send {BackendSend}, receive {BackendReceive}", EventName = "SocketBuffers")]
+        public static partial void SocketBuffers(ILogger logger, string clientSend, string clientReceive, string backendSend, string backendReceive);
     }
 }

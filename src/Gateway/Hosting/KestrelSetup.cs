@@ -96,11 +96,14 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
         transport.Backlog = options.ListenBacklog;
         transport.UnsafePreferInlineScheduling = options.InlineScheduling;
         var keepAlive = options.TcpKeepAlive;
+        var buffers = options.SocketBuffers;
         transport.CreateBoundListenSocket = endpoint =>
         {
             var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-            // Linux copies SO_KEEPALIVE and the TCP_KEEP* values to every socket accept() returns.
+            // Linux copies SO_KEEPALIVE, the TCP_KEEP* values, SO_SNDBUF and SO_RCVBUF to every socket accept() returns.
+            // Bound, not yet listening: the receive size decides the window scale that accepted connections offer.
             keepAlive.Apply(socket);
+            buffers.Apply(socket);
             return socket;
         };
     }

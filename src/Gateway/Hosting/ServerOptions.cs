@@ -51,6 +51,17 @@ public sealed class ServerOptions
     [ValidateObjectMembers]
     public TcpKeepAliveOptions TcpKeepAlive { get; set; } = new();
 
+    /// <summary>
+    /// Buffers of the client sockets, set on the listening sockets (Linux copies them to every socket accept() returns,
+    /// as it does keepalive). The send buffer is capped: a client that stops reading then holds at most twice it in
+    /// the gateway's kernel instead of the ~3.5 MiB autotuning lets it pin. 64 KiB still carries ~1 MB/s to a client
+    /// 100 ms away. The receive buffer stays autotuned: it grows only while the gateway keeps reading (clients'
+    /// uploads are not held up), and fills only behind a backend that stopped reading, whose own leg is capped.
+    /// </summary>
+    [Required]
+    [ValidateObjectMembers]
+    public SocketBufferOptions SocketBuffers { get; set; } = new() { SendBufferSize = 64 * 1024 };
+
     [Required]
     [ValidateObjectMembers]
     public ServerLimitsOptions Limits { get; set; } = new();

@@ -6,7 +6,7 @@ namespace Gateway.Proxy;
 
 /// <summary>
 /// YARP's client factory with the settings long-lived sessions need: a short connect timeout, TCP keepalive
-/// on every backend socket, and HTTP/2 PINGs so a dead multiplexed backend connection is noticed. WebSocket
+/// and capped buffers on every backend socket, and HTTP/2 PINGs so a dead multiplexed backend connection is noticed. WebSocket
 /// handshakes over HTTP/2 go through <see cref="SessionHandshakeHandler"/>.
 /// </summary>
 internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
@@ -33,7 +33,9 @@ internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         // http.client.* metrics (backend connections, queueing) belong to this gateway's meters.
         handler.MeterFactory = _meterFactory;
         var keepAlive = options.TcpKeepAlive;
-        handler.ConnectCallback = (connection, cancellationToken) => BackendSockets.ConnectAsync(connection.DnsEndPoint, keepAlive, cancellationToken);
+        var buffers = options.SocketBuffers;
+        // SocketsHttpHandler still bounds the callback with ConnectTimeout (its cancellation token carries it).
+        handler.ConnectCallback = (connection, cancellationToken) => BackendSockets.ConnectAsync(connection.DnsEndPoint, keepAlive, buffers, cancellationToken);
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
@@ -55,6 +57,7 @@ internal sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         return new Http11UpgradeClient(
             options.ConnectTimeout,
             options.TcpKeepAlive,
+            options.SocketBuffers,
             config.SslProtocols ?? System.Security.Authentication.SslProtocols.None,
             config.DangerousAcceptAnyServerCertificate ?? false,
             (handler as SocketsHttpHandler)?.MaxResponseHeadersLength * 1024 ?? 64 * 1024,

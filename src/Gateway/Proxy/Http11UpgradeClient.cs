@@ -15,9 +15,10 @@ namespace Gateway.Proxy;
 /// The lean path's backend connector: sends an HTTP/1.1 WebSocket upgrade request, exactly as YARP's transforms built
 /// it, over a connection of its own and parses the answer itself, so that after a 101 nothing of HttpClient (its
 /// connection object, its two 4 KB buffers, the request and response messages) is held for the session's life. What
-/// SocketsHttpHandler would do for the same request, it does: the connect timeout, TCP keepalive, TLS to https://
-/// destinations, the cluster's header limit and encodings, the W3C trace context of the current activity; and it
-/// fails the same way (the exception types YARP and the breakers classify: refused, timed out, broken handshake).
+/// SocketsHttpHandler would do for the same request, it does: the connect timeout, TCP keepalive and socket buffer
+/// sizes, TLS to https:// destinations, the cluster's header limit and encodings, the W3C trace context of the current
+/// activity; and it fails the same way (the exception types YARP and the breakers classify: refused, timed out, broken
+/// handshake).
 /// </summary>
 /// <remarks>
 /// Written by hand because no library sends an HTTP/1.1 request without keeping the connection's buffers for the
@@ -30,17 +31,19 @@ internal sealed class Http11UpgradeClient
 
     private readonly TimeSpan _connectTimeout;
     private readonly TcpKeepAliveOptions _keepAlive;
+    private readonly SocketBufferOptions _buffers;
     private readonly SslProtocols _sslProtocols;
     private readonly bool _acceptAnyCertificate;
     private readonly int _maxResponseHeadBytes;
     private readonly Encoding? _requestHeaderEncoding;
     private readonly Encoding _responseHeaderEncoding;
 
-    public Http11UpgradeClient(TimeSpan connectTimeout, TcpKeepAliveOptions keepAlive, SslProtocols sslProtocols, bool acceptAnyCertificate,
-        int maxResponseHeadBytes, Encoding? requestHeaderEncoding, Encoding? responseHeaderEncoding)
+    public Http11UpgradeClient(TimeSpan connectTimeout, TcpKeepAliveOptions keepAlive, SocketBufferOptions buffers, SslProtocols sslProtocols,
+        bool acceptAnyCertificate, int maxResponseHeadBytes, Encoding? requestHeaderEncoding, Encoding? responseHeaderEncoding)
     {
         _connectTimeout = connectTimeout;
         _keepAlive = keepAlive;
+        _buffers = buffers;
         _sslProtocols = sslProtocols;
         _acceptAnyCertificate = acceptAnyCertificate;
         _maxResponseHeadBytes = maxResponseHeadBytes;
@@ -99,7 +102,7 @@ internal sealed class Http11UpgradeClient
         {
             // An address literal (a pod IP, most often) needs no name resolution, and the socket keeps no DnsEndPoint.
             EndPoint endPoint = IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var address) ? new IPEndPoint(address, uri.Port) : new DnsEndPoint(uri.IdnHost, uri.Port);
-            stream = new BackendSocketStream(await BackendSockets.ConnectSocketAsync(endPoint, _keepAlive, timeout.Token));
+            stream = new BackendSocketStream(await BackendSockets.ConnectSocketAsync(endPoint, _keepAlive, _buffers, timeout.Token));
         }
         catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {

@@ -33,7 +33,8 @@ public sealed class BackendSession
 /// <summary>
 /// A real Kestrel WebSocket echo backend on 127.0.0.1:0, over HTTP/1.1 or cleartext HTTP/2 (h2c). A text
 /// message <c>cmd:close:CODE:REASON</c> makes it close the session with that status; <c>cmd:abort</c> drops
-/// the connection without a close frame. Counts the TCP connections it accepts.
+/// the connection without a close frame; <c>cmd:flood:BYTES</c> sends that many bytes in 64 KiB binary messages
+/// (as fast as the connection takes them) before it echoes again. Counts the TCP connections it accepts.
 /// </summary>
 public sealed class EchoBackend : IAsyncDisposable
 {
@@ -175,6 +176,17 @@ public sealed class EchoBackend : IAsyncDisposable
                     context.Abort();
                     session.Closed.TrySetResult((null, "backend aborted"));
                     return;
+                }
+
+                if (parts[1] == "flood")
+                {
+                    var flood = new byte[64 * 1024];
+                    for (var left = long.Parse(parts[2]); left > 0; left -= flood.Length)
+                    {
+                        await socket.SendAsync(flood.AsMemory(0, (int)Math.Min(left, flood.Length)), WebSocketMessageType.Binary, endOfMessage: true, context.RequestAborted);
+                    }
+
+                    continue;
                 }
 
                 if (parts[1] == "close")

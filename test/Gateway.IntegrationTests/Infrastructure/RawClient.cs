@@ -21,6 +21,9 @@ public sealed class RawClient : IAsyncDisposable
 
     public Stream Stream { get; }
 
+    /// <summary>The client's end of the connection (its port tells the gateway's socket for it apart).</summary>
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_tcp.Client.LocalEndPoint!;
+
     /// <summary>The gateway's 101 response, status line and headers.</summary>
     public string ResponseHead { get; private init; } = "";
 

@@ -351,7 +351,7 @@ public sealed class Http11UpgradeClientTests : IDisposable
     }
 
     private static Http11UpgradeClient Client(int maxResponseHeadBytes = 64 * 1024)
-        => new(TimeSpan.FromSeconds(10), new TcpKeepAliveOptions(), SslProtocols.None, acceptAnyCertificate: false, maxResponseHeadBytes, requestHeaderEncoding: null, responseHeaderEncoding: null);
+        => new(TimeSpan.FromSeconds(10), new TcpKeepAliveOptions(), new SocketBufferOptions(), SslProtocols.None, acceptAnyCertificate: false, maxResponseHeadBytes, requestHeaderEncoding: null, responseHeaderEncoding: null);
 
     private HttpRequestMessage Request(string pathAndQuery) => new(HttpMethod.Get, $"http://127.0.0.1:{Port}{pathAndQuery}");
 
