@@ -14,6 +14,12 @@ internal enum HeartbeatAction : byte
     /// <summary>Tier 2: a ping went unanswered for the pong timeout; close 1001 and abort.</summary>
     EvictUnresponsive,
 
+    /// <summary>
+    /// As tier 2, but the pong could not be seen: a write to the backend has waited since before the ping (the backend
+    /// stopped reading, and the client's bytes, its pong among them, wait behind it). Close 1011 to the client.
+    /// </summary>
+    EvictBackendStalled,
+
     /// <summary>Tier 3: no application message for the idle timeout; close 1001 to both sides.</summary>
     EvictIdle,
 
@@ -75,8 +81,12 @@ internal static class HeartbeatPolicy
         if (pingSent != 0 && lastInbound < pingSent)
         {
             var pongDeadline = pingSent + policy.PongTimeout;
+            var backendWaitingSince = session.BackendWriteWaitingSince;
             return now >= pongDeadline
-                ? new HeartbeatDecision(HeartbeatAction.EvictUnresponsive, now + frequency, SessionTier.Probing)
+                ? new HeartbeatDecision(
+                    backendWaitingSince != 0 && backendWaitingSince <= pingSent ? HeartbeatAction.EvictBackendStalled : HeartbeatAction.EvictUnresponsive,
+                    now + frequency,
+                    SessionTier.Probing)
                 : new HeartbeatDecision(HeartbeatAction.Keep, Math.Min(pongDeadline, idleDeadline), SessionTier.Probing);
         }
 

@@ -263,6 +263,10 @@ internal sealed partial class HeartbeatScheduler : IHostedService, IHeartbeatGau
                 // discard the close frame before it left.
                 Evict(session, now, SessionCloseReason.HeartbeatTimeout, "unresponsive");
                 break;
+            case HeartbeatAction.EvictBackendStalled:
+                // The client may well be fine: its pong is stuck behind bytes the backend does not take.
+                Evict(session, now, SessionCloseReason.BackendStalled, "backend_stalled");
+                break;
             case HeartbeatAction.EvictIdle:
                 Evict(session, now, SessionCloseReason.IdleTimeout, "idle");
                 break;

@@ -42,6 +42,11 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
         limits.RequestHeadersTimeout = options.Limits.RequestHeadersTimeout;
         limits.KeepAliveTimeout = options.Limits.KeepAliveTimeout;
         limits.Http2.MaxStreamsPerConnection = options.Limits.MaxStreamsPerConnection;
+        // What one connection may make the gateway hold, each way (a stalled backend, a slow client): then backpressure.
+        var buffered = options.Limits.MaxConnectionBufferSize;
+        limits.MaxRequestBufferSize = buffered;
+        limits.MaxResponseBufferSize = buffered;
+        limits.Http2.InitialStreamWindowSize = Math.Max(buffered, Http2InitialWindow);
         // MaxConcurrentConnections and MaxConcurrentUpgradedConnections stay unlimited: Kestrel checks the
         // upgrade limit only after the backend has accepted, so admission control decides before YARP instead.
 
@@ -94,6 +99,8 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
         }
 
         transport.Backlog = options.ListenBacklog;
+        transport.MaxReadBufferSize = options.Limits.MaxConnectionBufferSize;
+        transport.MaxWriteBufferSize = options.Limits.MaxConnectionBufferSize;
         transport.UnsafePreferInlineScheduling = options.InlineScheduling;
         var keepAlive = options.TcpKeepAlive;
         var buffers = options.SocketBuffers;
@@ -107,6 +114,9 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             return socket;
         };
     }
+
+    /// <summary>RFC 9113 §6.9.2: every HTTP/2 stream's window starts at 65,535; Kestrel takes no less.</summary>
+    private const int Http2InitialWindow = 65_535;
 
     /// <summary>The process-wide environment variable of .NET's socket engine that inline scheduling also needs.</summary>
     internal const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";

@@ -127,6 +127,19 @@ public sealed class ServerLimitsOptions
     /// <summary>HTTP/2 streams per client connection; each HTTP/2 WebSocket is one stream.</summary>
     [Range(1, 10000)]
     public int MaxStreamsPerConnection { get; set; } = 100;
+
+    /// <summary>
+    /// Bytes the gateway holds for one client connection in each direction, beyond the relay's one read buffer and the
+    /// kernel's socket buffers: what it has read from the client and not yet written to the backend (a backend that
+    /// stops reading), and what it has to write to a client that does not read fast enough. At the bound the gateway
+    /// stops reading, so the backpressure reaches the client's (or the backend's) TCP window instead of the gateway's
+    /// memory. Kestrel's defaults (1 MiB in, 768 KiB per HTTP/2 stream) let 1,000 sessions behind a stalled backend
+    /// take 1.1 GB; the watermarks assume a few KB per session. Sets Kestrel's transport read and write buffers, its
+    /// request and response buffers, and the HTTP/2 stream window (at least 65,535, the protocol's initial window).
+    /// It also caps one request head: at least <see cref="MaxRequestHeadersTotalSize"/> + <see cref="MaxRequestLineSize"/>.
+    /// </summary>
+    [Range(16 * 1024, 16 * 1024 * 1024)]
+    public int MaxConnectionBufferSize { get; set; } = 64 * 1024;
 }
 
 [OptionsValidator]
@@ -144,6 +157,11 @@ internal sealed class ServerOptionsRules : IValidateOptions<ServerOptions>
         if (options.PublicH2c?.Tls is not null)
         {
             errors.Add("PublicH2c.Tls: the h2c listener is cleartext by definition; for HTTP/2 over TLS give Public a Tls section (ALPN offers h2).");
+        }
+
+        if (options.Limits.MaxConnectionBufferSize < options.Limits.MaxRequestHeadersTotalSize + options.Limits.MaxRequestLineSize)
+        {
+            errors.Add($"Limits.MaxConnectionBufferSize ({options.Limits.MaxConnectionBufferSize}) must hold a whole request head: at least Limits.MaxRequestHeadersTotalSize + Limits.MaxRequestLineSize ({options.Limits.MaxRequestHeadersTotalSize + options.Limits.MaxRequestLineSize}).");
         }
 
         var ports = new (string Name, ListenerOptions? Listener)[] { ("Public", options.Public), ("PublicH2c", options.PublicH2c), ("Management", options.Management) }

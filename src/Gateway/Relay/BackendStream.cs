@@ -52,7 +52,20 @@ internal sealed class BackendStream : FrameInjectingStream
 
     protected override int ObserveWrite(ReadOnlySpan<byte> data) => _boundaryAfterWrite ? data.Length : -1;
 
-    protected override void OnRelayWriteCompleted() => _atFrameBoundary = _boundaryAfterWrite;
+    protected override void OnRelayWriteCompleted()
+    {
+        _atFrameBoundary = _boundaryAfterWrite;
+        _client?.Session.RecordBackendWriteDone();
+    }
+
+    /// <summary>For the heartbeat: a backend that stops reading is told apart from a client that stops answering.</summary>
+    protected override void OnRelayWriteWaiting()
+    {
+        if (_client is { } client)
+        {
+            client.Session.RecordBackendWriteWaiting(client.TimeProvider.GetTimestamp());
+        }
+    }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         => Inner.ReadAsync(buffer, Strip(cancellationToken));
@@ -63,7 +76,30 @@ internal sealed class BackendStream : FrameInjectingStream
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         => base.WriteAsync(buffer, Strip(cancellationToken));
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => Inner.FlushAsync(Strip(cancellationToken));
+    public override Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var flush = Inner.FlushAsync(Strip(cancellationToken));
+        if (flush.IsCompleted || _client is null)
+        {
+            return flush;
+        }
+
+        // An HTTP/2 leg's writes go out on the flush, which waits when the stream's window is used up.
+        OnRelayWriteWaiting();
+        return AwaitFlushAsync(flush);
+    }
+
+    private async Task AwaitFlushAsync(Task flush)
+    {
+        try
+        {
+            await flush.ConfigureAwait(false);
+        }
+        finally
+        {
+            _client?.Session.RecordBackendWriteDone();
+        }
+    }
 
     public override int Read(Span<byte> buffer) => Inner.Read(buffer);
 

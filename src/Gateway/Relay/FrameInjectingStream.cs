@@ -52,6 +52,11 @@ internal abstract class FrameInjectingStream : Stream
     /// <summary>Observes relay bytes about to be written; returns the index just past the first frame boundary in them, or -1.</summary>
     protected abstract int ObserveWrite(ReadOnlySpan<byte> data);
 
+    /// <summary>The relay's write did not complete at once: the peer's buffers are full, and it waits.</summary>
+    protected virtual void OnRelayWriteWaiting()
+    {
+    }
+
     /// <summary>The relay's write completed (or failed).</summary>
     protected virtual void OnRelayWriteCompleted()
     {
@@ -161,6 +166,7 @@ internal abstract class FrameInjectingStream : Stream
             return default;
         }
 
+        OnRelayWriteWaiting();
         return AwaitRelayWriteAsync(write);
     }
 

@@ -542,6 +542,11 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         }
 
         _endHandler?.AbortClient();
+
+        // The relay may be waiting on the backend (a write a stalled backend does not take), where the client's abort
+        // does not reach: the backend leg goes too, as YARP's cancellation takes it on its path (after the close timeout
+        // if a close of the gateway's is still queued for it).
+        _backend?.OnRelayCancelled();
     }
 
     /// <summary>

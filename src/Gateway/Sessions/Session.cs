@@ -22,6 +22,7 @@ internal sealed class Session
     private readonly SessionBinding _binding;
     private long _lastInbound;
     private long _pingSent;
+    private long _backendWriteWaitingSince;
     private long _lastMessage;
     private long _roundTrip;
     private long _closeDeadline;
@@ -132,6 +133,12 @@ internal sealed class Session
 
     /// <summary>When the outstanding gateway ping was sent; 0 when none is outstanding.</summary>
     public long PingSentTimestamp => Volatile.Read(ref _pingSent);
+
+    /// <summary>
+    /// When the relay's write of client bytes to the backend began waiting (the backend's buffers full, it is not
+    /// reading); 0 while no write waits. Lets the heartbeat tell a stalled backend from an unresponsive client.
+    /// </summary>
+    public long BackendWriteWaitingSince => Volatile.Read(ref _backendWriteWaitingSince);
 
     public bool PingOutstanding => Volatile.Read(ref _pingSent) != 0;
 
@@ -260,6 +267,17 @@ internal sealed class Session
     }
 
     internal void RecordPingSent(long timestamp) => Volatile.Write(ref _pingSent, timestamp);
+
+    internal void RecordBackendWriteWaiting(long timestamp) => Volatile.Write(ref _backendWriteWaitingSince, Math.Max(timestamp, 1));
+
+    internal void RecordBackendWriteDone()
+    {
+        // Read first: the common case (no write ever waited) writes nothing.
+        if (Volatile.Read(ref _backendWriteWaitingSince) != 0)
+        {
+            Volatile.Write(ref _backendWriteWaitingSince, 0);
+        }
+    }
 
     /// <summary>
     /// The one way the gateway starts a session's end: records why (the first close wins; true only for it) and until

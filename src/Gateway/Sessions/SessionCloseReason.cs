@@ -38,4 +38,10 @@ internal enum SessionCloseReason
 
     /// <summary>The gateway was shutting down and told the session to go away (close 1001, through the backend).</summary>
     Drain,
+
+    /// <summary>
+    /// The backend stopped reading: a write of the client's bytes to it waited through a whole ping and pong timeout
+    /// (so the client's pong, queued behind those bytes, could not be seen). Not the client's fault: it got 1011.
+    /// </summary>
+    BackendStalled,
 }

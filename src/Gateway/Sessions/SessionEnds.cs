@@ -46,6 +46,12 @@ internal static class SessionEnds
     /// <summary>The gateway is shutting down (the drain): the backend is told first, the client gets its answer.</summary>
     public static readonly SessionEnd Drain = new(SessionCloseReason.Drain, "drain", SessionCloseOrder.BackendFirst, CloseFrame.GoingAway, "going away", CloseFrame.GoingAway, "going away");
 
+    /// <summary>
+    /// The backend stopped taking the client's bytes (heartbeat, at the pong timeout): the client learns the backend is
+    /// at fault; the backend's close cannot get past the bytes it does not read, so the connection goes a tick later.
+    /// </summary>
+    public static readonly SessionEnd BackendStalled = new(SessionCloseReason.BackendStalled, "backend_stalled", SessionCloseOrder.Both, CloseFrame.InternalError, "backend not reading", CloseFrame.GoingAway, "backend not reading", AbortAfterOneTick: true);
+
     private static readonly SessionEnd[] ByReason = Build();
 
     /// <summary>The row of <paramref name="reason"/>.</summary>
@@ -56,7 +62,7 @@ internal static class SessionEnds
 
     private static SessionEnd[] Build()
     {
-        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain];
+        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain, BackendStalled];
         var table = new SessionEnd[rows.Length];
         foreach (var row in rows)
         {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -82,9 +81,7 @@ public sealed class RawBackend : IAsyncDisposable
         }
 
         var key = context.Request.Headers["Sec-WebSocket-Key"].ToString();
-#pragma warning disable CA5350 // RFC 6455 §4.2.2 prescribes SHA-1 for Sec-WebSocket-Accept; it is not used for security here.
-        var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
-#pragma warning restore CA5350
+        var accept = WebSocketAccept.For(key);
         context.Response.StatusCode = StatusCodes.Status101SwitchingProtocols;
         context.Response.Headers.Connection = "Upgrade";
         context.Response.Headers.Upgrade = "websocket";

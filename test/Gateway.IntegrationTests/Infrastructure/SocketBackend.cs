@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Gateway.IntegrationTests.Infrastructure;
@@ -76,9 +75,7 @@ public sealed class SocketBackend : IAsyncDisposable
                 }
 
                 var key = head.ToString().Split("\r\n").First(line => line.StartsWith("Sec-WebSocket-Key:", StringComparison.OrdinalIgnoreCase))[18..].Trim();
-#pragma warning disable CA5350 // RFC 6455 §4.2.2 prescribes SHA-1 for Sec-WebSocket-Accept.
-                var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
-#pragma warning restore CA5350
+                var accept = WebSocketAccept.For(key);
                 var response = Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
                 await socket.SendAsync((byte[])[.. response, .. RawFrames.Encode(RawFrame.Text, Encoding.UTF8.GetBytes(Greeting), mask: false)]);
                 while (await RawFrames.ReadAsync(stream, _stop.Token) is { } frame)

@@ -27,6 +27,30 @@ public sealed class HeartbeatPolicyTests
     }
 
     [Fact]
+    public void UnansweredPing_WithAWriteToTheBackendWaitingSinceBeforeIt_BlamesTheBackend()
+    {
+        // The relay's write of the client's bytes has waited since second 20: the pong sits behind them.
+        var stalled = New(Policy());
+        stalled.RecordBackendWriteWaiting(Start + (20 * Second));
+        stalled.RecordPingSent(Start + (25 * Second));
+        Assert.Equal(HeartbeatAction.Keep, Evaluate(stalled, 34).Action);
+        Assert.Equal(HeartbeatAction.EvictBackendStalled, Evaluate(stalled, 35).Action);
+
+        // A write that began waiting after the ping went out cannot have held its pong back: the client is blamed.
+        var late = New(Policy());
+        late.RecordPingSent(Start + (25 * Second));
+        late.RecordBackendWriteWaiting(Start + (30 * Second));
+        Assert.Equal(HeartbeatAction.EvictUnresponsive, Evaluate(late, 35).Action);
+
+        // Nor one that has since completed.
+        var done = New(Policy());
+        done.RecordBackendWriteWaiting(Start + (20 * Second));
+        done.RecordBackendWriteDone();
+        done.RecordPingSent(Start + (25 * Second));
+        Assert.Equal(HeartbeatAction.EvictUnresponsive, Evaluate(done, 35).Action);
+    }
+
+    [Fact]
     public void AnyInboundFrame_ResetsTheProbe()
     {
         var session = New(Policy());
