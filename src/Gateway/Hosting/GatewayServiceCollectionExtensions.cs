@@ -80,6 +80,10 @@ public static class GatewayServiceCollectionExtensions
         services.AddHostedService(static sp => sp.GetRequiredService<DrainService>());
         services.AddSingleton<IConfigureOptions<HostOptions>, DrainShutdownTimeout>();
 
+        // Client connections: the cap and the first-byte deadline, before TLS and HTTP
+        services.AddSingleton<ConnectionMetrics>();
+        services.AddSingleton<Connections.ConnectionGate>();
+
         // Admission
         services.AddSingleton<AdmissionMetrics>();
         services.AddSingleton<AdmissionController>();

@@ -14,10 +14,12 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
     private readonly GatewayListeners _listeners;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly Connections.ConnectionGate _gate;
     private CertificateReloader? _certificate;
 
-    public KestrelSetup(IOptions<ServerOptions> options, GatewayListeners listeners, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    public KestrelSetup(IOptions<ServerOptions> options, GatewayListeners listeners, TimeProvider timeProvider, ILoggerFactory loggerFactory, Connections.ConnectionGate gate)
     {
+        _gate = gate;
         _options = options;
         _listeners = listeners;
         _timeProvider = timeProvider;
@@ -55,6 +57,9 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             // With TLS, ALPN picks HTTP/1.1 or h2. Cleartext HTTP/2 cannot share a port with HTTP/1.1 in
             // Kestrel; it gets its own listener (PublicH2c).
             listener.Protocols = options.Public.Tls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
+            // First, below TLS: the connection cap and the first-byte deadline cost no handshake.
+            // (Its first-byte deadline: the lean path's middleware in cleartext, Kestrel's handshake timeout with TLS.)
+            listener.Use(Connections.ConnectionGateMiddleware.For(_gate, waitForFirstByte: false));
             if (options.Public.Tls is { } tls)
             {
                 // TLS 1.2+ only; the certificate of each handshake is the reloader's current one.
@@ -71,7 +76,8 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             }
 
             // Above TLS, below the HTTP layer: sessions leave their request after the handshake (the lean path).
-            listener.Use(Relay.LeanConnectionMiddleware.Create);
+            var gate = _gate;
+            listener.Use(next => Relay.LeanConnectionMiddleware.Create(next, gate));
             _listeners.SetPublic(listener, options.Public.Tls is not null);
         });
 
@@ -80,6 +86,7 @@ internal sealed class KestrelSetup : IConfigureOptions<KestrelServerOptions>, IC
             kestrel.Listen(h2c.ParsedAddress, h2c.Port, listener =>
             {
                 listener.Protocols = HttpProtocols.Http2;
+                listener.Use(Connections.ConnectionGateMiddleware.For(_gate, waitForFirstByte: true));
                 _listeners.SetPublicH2c(listener);
             });
         }

@@ -140,6 +140,26 @@ public sealed class ServerLimitsOptions
     /// </summary>
     [Range(16 * 1024, 16 * 1024 * 1024)]
     public int MaxConnectionBufferSize { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Client connections open at once on the public listeners; more are closed as they arrive (no TLS, no HTTP) and
+    /// counted. 0: derived from the process's open-file limit, (limit − <see cref="ReservedFileDescriptors"/>) ÷ 2, two
+    /// descriptors a connection (its socket and its backend leg's), so the process never runs out of descriptors: at
+    /// the limit the management port, backend connections and the runtime itself fail, and the process died.
+    /// </summary>
+    [Range(0, 100_000_000)]
+    public int MaxConnections { get; set; }
+
+    /// <summary>Descriptors kept out of the derived cap: listeners, the management port, backend HTTP/2 connections, files, the runtime.</summary>
+    [Range(16, 1_000_000)]
+    public int ReservedFileDescriptors { get; set; } = 256;
+
+    /// <summary>
+    /// Time a new client connection has to send its first byte (a request line, or a TLS ClientHello); silent ones are
+    /// closed then, instead of after the keep-alive timeout, which Kestrel gives a connection before its first request.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
+    public TimeSpan FirstByteTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 [OptionsValidator]

@@ -14,8 +14,12 @@ internal static class LeanConnectionMiddleware
 {
     private static ReadOnlySpan<byte> Http2 => "h2"u8;
 
-    public static ConnectionDelegate Create(ConnectionDelegate next) => connection =>
-        connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol.Span.SequenceEqual(Http2) == true
+    /// <param name="gate">Whose first-byte deadline a cleartext connection waits under (with TLS the handshake has passed).</param>
+    public static ConnectionDelegate Create(ConnectionDelegate next, Connections.ConnectionGate? gate = null) => connection =>
+    {
+        var tls = connection.Features.Get<ITlsApplicationProtocolFeature>();
+        return tls?.ApplicationProtocol.Span.SequenceEqual(Http2) == true
             ? next(connection)
-            : LeanSession.ServeAsync(connection, next);
+            : LeanSession.ServeAsync(connection, next, tls is null ? gate : null);
+    };
 }

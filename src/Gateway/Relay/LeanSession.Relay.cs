@@ -33,8 +33,15 @@ internal sealed partial class LeanSession
     /// own transport, to its close in the registry. One method for both, with the client-to-backend loop inline, so a
     /// session holds two async state machines (this one and the backend-to-client loop's) instead of one per step.
     /// </summary>
-    public static async Task ServeAsync(ConnectionContext connection, ConnectionDelegate http)
+    /// <param name="firstByteGate">For a cleartext connection: the gate whose first-byte deadline it must meet before the HTTP layer sees it.</param>
+    public static async Task ServeAsync(ConnectionContext connection, ConnectionDelegate http, Connections.ConnectionGate? firstByteGate = null)
     {
+        if (firstByteGate is not null && !await firstByteGate.WaitForFirstByteAsync(connection.Transport.Input).ConfigureAwait(false))
+        {
+            connection.Abort(Connections.ConnectionGate.Silent());
+            return;
+        }
+
         var lean = new LeanConnection(connection);
         Exception? failure = null;
         try

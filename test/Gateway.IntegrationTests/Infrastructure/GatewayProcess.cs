@@ -6,7 +6,8 @@ namespace Gateway.IntegrationTests.Infrastructure;
 public static partial class GatewayProcess
 {
     /// <param name="settings">Environment variables (<c>Gateway__...</c>); they win over the loopback defaults.</param>
-    public static ExternalProcess Start(string environment, IReadOnlyDictionary<string, string> settings)
+    /// <param name="openFileLimit">A lower open-file limit for the process (<c>ulimit -n</c>), or null for the inherited one.</param>
+    public static ExternalProcess Start(string environment, IReadOnlyDictionary<string, string> settings, int? openFileLimit = null)
     {
         var variables = new Dictionary<string, string>
         {
@@ -24,7 +25,9 @@ public static partial class GatewayProcess
             variables[key] = value;
         }
 
-        return ExternalProcess.Start("dotnet", [Paths.GatewayDll], variables, workingDirectory: Path.GetDirectoryName(Paths.GatewayDll));
+        return openFileLimit is { } limit
+            ? ExternalProcess.Start("bash", ["-c", $"ulimit -n {limit} && exec dotnet \"$0\"", Paths.GatewayDll], variables, workingDirectory: Path.GetDirectoryName(Paths.GatewayDll))
+            : ExternalProcess.Start("dotnet", [Paths.GatewayDll], variables, workingDirectory: Path.GetDirectoryName(Paths.GatewayDll));
     }
 
     /// <summary>The ports from the start-up log line, once the gateway listens.</summary>
