@@ -105,7 +105,9 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
         if (buffer.Length < ClientFrameFilter.MaxHeldBack)
         {
-            throw new ArgumentException($"Reads need a buffer of at least {ClientFrameFilter.MaxHeldBack} bytes.", nameof(buffer));
+            // A reader with a small buffer (a WebSocket reading a frame header, the rest of a control frame): what was
+            // held back must fit in front of the new bytes, so the read goes to a pooled buffer and the surplus waits.
+            return ReadSmallAsync(buffer, cancellationToken);
         }
 
         var restored = _filter.Restore(buffer.Span);
@@ -132,6 +134,37 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
         }
 
         return ReadLoopAsync(buffer, read, hasPending: true, restored, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadSmallAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var rented = ArrayPool<byte>.Shared.Rent(ClientFrameFilter.MaxHeldBack);
+        int count;
+        try
+        {
+            count = await ReadAsync(rented.AsMemory(0, ClientFrameFilter.MaxHeldBack), cancellationToken);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+            throw;
+        }
+
+        var taken = Math.Min(count, buffer.Length);
+        rented.AsSpan(0, taken).CopyTo(buffer.Span);
+        if (taken == count)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+        else
+        {
+            _stash = rented;
+            _stashStart = taken;
+            _stashEnd = count;
+        }
+
+        return taken;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -192,10 +225,11 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
 
     public override int Read(Span<byte> buffer)
     {
-        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length, ClientFrameFilter.MaxHeldBack));
+        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
         try
         {
-            var count = ReadAsync(rented.AsMemory(0, Math.Max(buffer.Length, ClientFrameFilter.MaxHeldBack))).AsTask().GetAwaiter().GetResult();
+            // ReadAsync takes care of a buffer smaller than what may be held back.
+            var count = ReadAsync(rented.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
             rented.AsSpan(0, count).CopyTo(buffer);
             return count;
         }

@@ -187,14 +187,18 @@ public sealed class LeanPathTests
         var pings = (await gateway.MetricsAsync()).Sum("gateway_heartbeat_pings_total");
         Assert.True(pings >= 2, $"the heartbeat pinged {pings} times during the transfer");
 
-        // Client to backend: one message of 16 frames (within the default 4 MiB frame limit), echoed back.
+        // Client to backend: one message of 16 frames (within the default 4 MiB frame limit), echoed back. The client
+        // reads the echo while it sends, as a client must: the gateway holds at most 64 KiB a direction
+        // (Limits:MaxConnectionBufferSize) and the kernel's capped buffers, so a client that only writes to an echo
+        // backend would be held back by TCP once those are full, by design.
         var upload = RandomNumberGenerator.GetBytes(Fragments * FragmentSize);
+        var echo = ReceiveMessageAsync(socket, TimeSpan.FromSeconds(30));
         for (var i = 0; i < Fragments; i++)
         {
             await socket.SendAsync(upload.AsMemory(i * FragmentSize, FragmentSize), WebSocketMessageType.Binary, i == Fragments - 1, CancellationToken.None);
         }
 
-        Assert.Equal(SHA256.HashData(upload), SHA256.HashData(await ReceiveMessageAsync(socket, TimeSpan.FromSeconds(30))));
+        Assert.Equal(SHA256.HashData(upload), SHA256.HashData(await echo));
         var session = backend.Session("big");
         Assert.DoesNotContain(session.Frames, frame => frame.Opcode == RawFrame.Pong);
         var metrics = await gateway.MetricsAsync();

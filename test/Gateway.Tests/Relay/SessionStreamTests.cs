@@ -51,6 +51,25 @@ public sealed class SessionStreamTests
     }
 
     [Fact]
+    public async Task Read_IntoBuffersSmallerThanACloseFrame_StillPassesEveryByteInOrder()
+    {
+        // A WebSocket reading through the stream (the browser-facing 1013 answer) asks for a few bytes at a time; a
+        // close frame may be held back whole in front of the next read (131 bytes), so small reads go through a
+        // pooled buffer and the surplus waits for the next one.
+        byte[] frames = [.. WebSocketFrames.Encode(WebSocketOpcode.Text, new byte[40], mask: true), .. WebSocketFrames.Close(1000, new string('r', 100), mask: true)];
+        var (stream, _) = Wrap(new MemoryStream(frames));
+        var received = new List<byte>();
+        var buffer = new byte[6];
+        int read;
+        while ((read = await stream.ReadAsync(buffer)) > 0 && received.Count < frames.Length)
+        {
+            received.AddRange(buffer.AsSpan(0, read).ToArray());
+        }
+
+        Assert.Equal(frames, received.ToArray());
+    }
+
+    [Fact]
     public async Task RelayLoop_WithMetricsCollected_AllocatesNothingPerReadOrWrite()
     {
         // The real OpenTelemetry pipeline listens, so the metric path is the one production runs.
