@@ -49,6 +49,14 @@ internal static class BackendFailures
     public static bool IsConnectFailure(this BackendFailure failure)
         => failure is BackendFailure.ConnectRefused or BackendFailure.ConnectTimeout or BackendFailure.ConnectError;
 
+    /// <summary>
+    /// The request reached the backend, so the client may have caused the failure: an upgrade crafted to make the
+    /// backend answer 500, hang or break off, frames that make it drop the session. What fails before anything of the
+    /// client's reached a backend (a connect failure) it cannot cause.
+    /// </summary>
+    public static bool IsClientProvokable(this BackendFailure failure)
+        => failure != BackendFailure.None && !failure.IsConnectFailure();
+
     /// <summary>Classifies a forward that ended before any session started.</summary>
     public static BackendFailure Classify(ForwarderError? error, Exception? exception, int statusCode)
     {

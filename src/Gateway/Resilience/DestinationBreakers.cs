@@ -13,15 +13,22 @@ namespace Gateway.Resilience;
 /// <summary>A breaker's identity: one per destination of a cluster.</summary>
 internal readonly record struct BreakerKey(string ClusterId, string DestinationId);
 
-/// <summary>One destination's circuit breaker: the Polly pipeline, its state, and when it next lets a trial through.</summary>
+/// <summary>
+/// One destination's circuit breaker: the Polly pipeline, its state, when it next lets a trial through, and the
+/// ledger that keeps one client's failures from opening it.
+/// </summary>
 internal sealed class DestinationBreaker
 {
+    /// <summary>The upgrade attempt an execution is, read by the breaker's <c>ShouldHandle</c>.</summary>
+    public static readonly ResiliencePropertyKey<UpgradeAttempt> AttemptProperty = new("Gateway.UpgradeAttempt");
+
     private long _reopensAtTicks;
 
-    public DestinationBreaker(BreakerKey key, ClusterResilienceSettings settings)
+    public DestinationBreaker(BreakerKey key, ClusterResilienceSettings settings, TimeProvider? timeProvider = null)
     {
         Key = key;
         Settings = settings;
+        Ledger = new ClientFailureLedger(settings.MaxFailuresPerClient, settings.SamplingDuration, timeProvider ?? TimeProvider.System);
     }
 
     public BreakerKey Key { get; }
@@ -34,6 +41,26 @@ internal sealed class DestinationBreaker
     public ResiliencePipeline<BackendFailure> Pipeline { get; set; } = null!;
 
     public CircuitState Circuit => State.CircuitState;
+
+    public ClientFailureLedger Ledger { get; }
+
+    /// <summary>
+    /// Counts a failure of an attempt that was not an execution of the breaker (its client was past its cap when it
+    /// started) but that counts all the same: connecting failed, which no client can cause. If the breaker is open
+    /// meanwhile it refuses the report, which then counts for nothing, as any attempt would.
+    /// </summary>
+    public async Task RecordAsync(BackendFailure failure)
+    {
+        var context = ResilienceContextPool.Shared.Get();
+        try
+        {
+            await Pipeline.ExecuteOutcomeAsync(static (_, failure) => ValueTask.FromResult(Outcome.FromResult(failure)), context, failure);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
 
     /// <summary>When the open breaker lets its next trial through (UTC); in the past when closed.</summary>
     public DateTimeOffset ReopensAt
@@ -109,7 +136,12 @@ internal sealed partial class DestinationBreakers : IAsyncDisposable
 
     private DestinationBreaker Create(BreakerKey key)
     {
-        var breaker = new DestinationBreaker(key, _options.For(key.ClusterId));
+        var breaker = new DestinationBreaker(key, _options.For(key.ClusterId), _timeProvider);
+        if (breaker.Settings.OneClientCanOpen)
+        {
+            Log.OneClientCanOpen(_logger, key.ClusterId, key.DestinationId, breaker.Settings.MaxFailuresPerClient, breaker.Settings.FailureRatio, breaker.Settings.MinimumThroughput);
+        }
+
         breaker.Pipeline = _registry.GetOrAddPipeline<BackendFailure>(key, builder =>
         {
             builder.TimeProvider = _timeProvider;
@@ -120,7 +152,7 @@ internal sealed partial class DestinationBreakers : IAsyncDisposable
                 SamplingDuration = breaker.Settings.SamplingDuration,
                 BreakDuration = breaker.Settings.BreakDuration,
                 StateProvider = breaker.State,
-                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is not null || args.Outcome.Result != BackendFailure.None),
+                ShouldHandle = static args => ValueTask.FromResult(Counts(args.Context, args.Outcome)),
                 OnOpened = args =>
                 {
                     OnOpened(breaker, args.BreakDuration, args.Outcome.Result);
@@ -139,6 +171,23 @@ internal sealed partial class DestinationBreakers : IAsyncDisposable
             });
         });
         return breaker;
+    }
+
+    /// <summary>
+    /// Whether an outcome counts as a failure: as the upgrade attempt judged it (<see cref="UpgradeAttempt.CountsAsFailure"/>:
+    /// a failure its client could have provoked, past the client's cap, counts as a success, the only other thing
+    /// Polly knows), or any failure for an execution that is no attempt.
+    /// </summary>
+    private static bool Counts(ResilienceContext context, Outcome<BackendFailure> outcome)
+    {
+        if (outcome.Exception is not null)
+        {
+            return true;
+        }
+
+        return context.Properties.TryGetValue(DestinationBreaker.AttemptProperty, out var attempt)
+            ? attempt.CountsAsFailure
+            : outcome.Result != BackendFailure.None;
     }
 
     private void OnOpened(DestinationBreaker breaker, TimeSpan breakDuration, BackendFailure lastFailure)
@@ -174,5 +223,8 @@ internal sealed partial class DestinationBreakers : IAsyncDisposable
 
         [LoggerMessage(3, LogLevel.Information, "Circuit breaker of destination {DestinationId} (cluster {ClusterId}) closed: the destination is back in rotation.", EventName = "BreakerClosed")]
         public static partial void Closed(ILogger logger, string clusterId, string destinationId);
+
+        [LoggerMessage(4, LogLevel.Warning, "Circuit breaker of destination {DestinationId} (cluster {ClusterId}): MaxFailuresPerClient {MaxFailuresPerClient} reaches FailureRatio {FailureRatio} of MinimumThroughput {MinimumThroughput}, so one client's failures can still open it; lower the cap or raise the throughput.", EventName = "BreakerCapTooHigh")]
+        public static partial void OneClientCanOpen(ILogger logger, string clusterId, string destinationId, int maxFailuresPerClient, double failureRatio, int minimumThroughput);
     }
 }

@@ -68,17 +68,23 @@ public sealed class ResilienceOptions
             overrides?.SamplingDuration ?? Breaker.SamplingDuration,
             overrides?.BreakDuration ?? Breaker.BreakDuration,
             overrides?.HandshakeTimeout ?? HandshakeTimeout,
-            overrides?.EarlyAbortWindow ?? EarlyAbortWindow);
+            overrides?.EarlyAbortWindow ?? EarlyAbortWindow,
+            overrides?.MaxFailuresPerClient ?? Breaker.MaxFailuresPerClient);
     }
 }
 
 /// <summary>
 /// Polly's circuit breaker, applied to session upgrades: it opens when, within <see cref="SamplingDuration"/>,
 /// at least <see cref="MinimumThroughput"/> upgrades were attempted and at least <see cref="FailureRatio"/> of
-/// them failed; it stays open for <see cref="BreakDuration"/>, then lets one trial session through.
+/// them failed; it stays open for <see cref="BreakDuration"/>, then lets one trial session through. Failures a
+/// client can provoke count at most <see cref="MaxFailuresPerClient"/> times per client within the window.
 /// </summary>
 public sealed class BreakerOptions
 {
+    public const int DefaultMaxFailuresPerClient = 2;
+    public const int MinMaxFailuresPerClient = 1;
+    public const int MaxMaxFailuresPerClient = 100_000;
+
     [Range(0.01, 1.0)]
     public double FailureRatio { get; set; } = 0.5;
 
@@ -90,6 +96,16 @@ public sealed class BreakerOptions
 
     [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How many failures one client can provoke (the backend answered its upgrade 5xx, did not answer in time,
+    /// broke the connection or dropped the session early) count against a destination within the sampling window;
+    /// the rest of that client's attempts there count for nothing until the window moves on. With the default 2,
+    /// FailureRatio 0.5 and MinimumThroughput 10, failing upgrades of at least three clients are needed to open it.
+    /// Connect failures always count: a client cannot cause them.
+    /// </summary>
+    [Range(MinMaxFailuresPerClient, MaxMaxFailuresPerClient)]
+    public int MaxFailuresPerClient { get; set; } = DefaultMaxFailuresPerClient;
 }
 
 /// <summary>One cluster's overrides of <see cref="ResilienceOptions"/>; null keeps the gateway-wide value.</summary>
@@ -106,6 +122,8 @@ public sealed class ClusterResilienceOptions
     public TimeSpan? HandshakeTimeout { get; set; }
 
     public TimeSpan? EarlyAbortWindow { get; set; }
+
+    public int? MaxFailuresPerClient { get; set; }
 }
 
 /// <summary>What one cluster's breakers and upgrade attempts run with.</summary>
@@ -115,7 +133,15 @@ internal sealed record ClusterResilienceSettings(
     TimeSpan SamplingDuration,
     TimeSpan BreakDuration,
     TimeSpan HandshakeTimeout,
-    TimeSpan EarlyAbortWindow);
+    TimeSpan EarlyAbortWindow,
+    int MaxFailuresPerClient = BreakerOptions.DefaultMaxFailuresPerClient)
+{
+    /// <summary>
+    /// One client's failures alone can reach the failure ratio at the minimum throughput: the cap is too high (or the
+    /// breaker too sensitive) to keep one client from opening the breaker.
+    /// </summary>
+    public bool OneClientCanOpen => MaxFailuresPerClient >= FailureRatio * MinimumThroughput;
+}
 
 [OptionsValidator]
 internal sealed partial class ResilienceOptionsValidator : IValidateOptions<ResilienceOptions>;
@@ -135,6 +161,10 @@ internal sealed class ResilienceOptionsRules : IValidateOptions<ResilienceOption
             CheckSpan(cluster.BreakDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromHours(1), prefix + "BreakDuration", errors);
             CheckSpan(cluster.HandshakeTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5), prefix + "HandshakeTimeout", errors);
             CheckSpan(cluster.EarlyAbortWindow, TimeSpan.Zero, TimeSpan.FromMinutes(5), prefix + "EarlyAbortWindow", errors);
+            Check(
+                cluster.MaxFailuresPerClient is null or (>= BreakerOptions.MinMaxFailuresPerClient and <= BreakerOptions.MaxMaxFailuresPerClient),
+                $"{prefix}MaxFailuresPerClient must be between {BreakerOptions.MinMaxFailuresPerClient} and {BreakerOptions.MaxMaxFailuresPerClient}.",
+                errors);
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

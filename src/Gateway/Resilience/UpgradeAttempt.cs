@@ -1,6 +1,8 @@
+using System.Net;
 using System.Threading.Tasks.Sources;
 using Gateway.Sessions;
 using Polly;
+using Polly.CircuitBreaker;
 
 namespace Gateway.Resilience;
 
@@ -25,17 +27,24 @@ internal sealed class UpgradeAttempt : IValueTaskSource<Outcome<BackendFailure>>
     private ISessionUpgradeFeature? _upgrade;
     private Session? _session;
     private Action<UpgradeAttempt>? _onResolved;
+    private readonly IPAddress? _client;
     private readonly long _handshakeDeadline;
     private readonly long _earlyAbortWindowTicks;
     private int _state;
     private int _reported;
     private bool _handshakeTimedOut;
     private int _failure;
+    private bool _countsAsFailure;
 
-    public UpgradeAttempt(DestinationBreaker breaker, ISessionUpgradeFeature? upgrade, TimeProvider timeProvider, CancellationToken requestAborted)
+    /// <param name="client">Who sent the upgrade (see <see cref="ClientFailureLedger"/>); null counts every failure.</param>
+    /// <param name="isExecution">The attempt runs as an execution of the breaker; false when its client was past its
+    /// cap: the breaker does not see it, and only a failure that counts anyway is reported to it afterwards.</param>
+    public UpgradeAttempt(DestinationBreaker breaker, ISessionUpgradeFeature? upgrade, TimeProvider timeProvider, CancellationToken requestAborted, IPAddress? client = null, bool isExecution = true)
     {
         _core.RunContinuationsAsynchronously = true;
         Breaker = breaker;
+        _client = client;
+        IsExecution = isExecution;
         _upgrade = upgrade;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         Token = _cancel.Token;
@@ -44,6 +53,15 @@ internal sealed class UpgradeAttempt : IValueTaskSource<Outcome<BackendFailure>>
     }
 
     public DestinationBreaker Breaker { get; }
+
+    /// <summary>The attempt is an execution of the breaker (its client was within its cap when it started).</summary>
+    public bool IsExecution { get; }
+
+    /// <summary>
+    /// Once resolved: the failure counts against the breaker. Connect failures always do; a failure the client could
+    /// have provoked only while the client is within its cap (or when it is the half-open trial, let through as the one test).
+    /// </summary>
+    public bool CountsAsFailure => Volatile.Read(ref _countsAsFailure);
 
     /// <summary>The request's abort token for the forwarder: the client's abort, or the handshake timeout.</summary>
     public CancellationToken Token { get; }
@@ -141,6 +159,8 @@ internal sealed class UpgradeAttempt : IValueTaskSource<Outcome<BackendFailure>>
     private void Complete(BackendFailure failure)
     {
         Volatile.Write(ref _failure, (int)failure);
+        // Decided before the outcome is published: the breaker's ShouldHandle reads it.
+        Volatile.Write(ref _countsAsFailure, CountsAgainstBreaker(failure));
         _core.SetResult(Polly.Outcome.FromResult(failure));
         if (Volatile.Read(ref _onResolved) is not null)
         {
@@ -154,6 +174,21 @@ internal sealed class UpgradeAttempt : IValueTaskSource<Outcome<BackendFailure>>
         {
             Volatile.Read(ref _onResolved)!(this);
         }
+    }
+
+    private bool CountsAgainstBreaker(BackendFailure failure)
+    {
+        if (failure == BackendFailure.None)
+        {
+            return false;
+        }
+
+        if (!failure.IsClientProvokable() || _client is null)
+        {
+            return true;
+        }
+
+        return Breaker.Ledger.TryCount(_client) || (IsExecution && Breaker.Circuit == CircuitState.HalfOpen);
     }
 
     Outcome<BackendFailure> IValueTaskSource<Outcome<BackendFailure>>.GetResult(short token) => _core.GetResult(token);

@@ -22,6 +22,7 @@ internal sealed class ResilienceMetrics
     ];
 
     private readonly Counter<long> _failures;
+    private readonly Counter<long> _uncounted;
     private readonly Counter<long> _opened;
     private readonly Counter<long> _fastFailed;
     private readonly Counter<long> _retried;
@@ -31,6 +32,7 @@ internal sealed class ResilienceMetrics
     {
         var meter = meterFactory.Create(MeterName);
         _failures = meter.CreateCounter<long>("gateway.breaker.failures", "{attempt}", "Upgrade attempts that failed on the backend's side, by destination and reason.");
+        _uncounted = meter.CreateCounter<long>("gateway.breaker.failures_uncounted", "{attempt}", "Failed upgrade attempts the breaker did not count: failures a client could have provoked, past its MaxFailuresPerClient.");
         _opened = meter.CreateCounter<long>("gateway.breaker.opened", "{transition}", "Times a destination's circuit breaker opened.");
         _fastFailed = meter.CreateCounter<long>("gateway.upgrades.fast_failed", "{attempt}", "Upgrades answered at once (503 or 1013) because no destination of the cluster could take them.");
         _retried = meter.CreateCounter<long>("gateway.upgrades.retried", "{attempt}", "Upgrades sent to another destination after connecting to this one failed or its breaker refused.");
@@ -41,6 +43,9 @@ internal sealed class ResilienceMetrics
 
     public void Failure(BreakerKey key, BackendFailure failure)
         => _failures.Add(1, new TagList { { "cluster", key.ClusterId }, { "destination", key.DestinationId }, { "reason", failure.ToTagValue() } });
+
+    public void Uncounted(BreakerKey key)
+        => _uncounted.Add(1, new TagList { { "cluster", key.ClusterId }, { "destination", key.DestinationId } });
 
     public void BreakerOpened(BreakerKey key)
         => _opened.Add(1, new TagList { { "cluster", key.ClusterId }, { "destination", key.DestinationId } });

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.WebSockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,6 +21,12 @@ public enum BackendFault
 
     /// <summary>Accepts the WebSocket, then drops the connection without a close frame.</summary>
     AcceptThenAbort,
+
+    /// <summary>
+    /// Answers 500 to an upgrade whose query asks for it (<c>?crash</c>: a request the backend cannot handle, as a
+    /// client can craft one), accepts and echoes every other.
+    /// </summary>
+    Status500WhenAsked,
 }
 
 /// <summary>A real Kestrel backend on 127.0.0.1:0 that fails WebSocket upgrades one way; counts the requests it sees.</summary>
@@ -58,6 +65,35 @@ public sealed class FaultyBackend : IAsyncDisposable
                     break;
                 case BackendFault.Hang:
                     await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(static _ => { }, TaskScheduler.Default);
+                    break;
+                case BackendFault.Status500WhenAsked when context.Request.Query.ContainsKey("crash"):
+                    context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                    await context.Response.WriteAsync("crashed");
+                    break;
+                case BackendFault.Status500WhenAsked:
+                    using (var socket = await context.WebSockets.AcceptWebSocketAsync())
+                    {
+                        try
+                        {
+                            var buffer = new byte[1024];
+                            while (true)
+                            {
+                                var received = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                                if (received.MessageType == WebSocketMessageType.Close)
+                                {
+                                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+                                    break;
+                                }
+
+                                await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
+                            }
+                        }
+                        catch (WebSocketException)
+                        {
+                            // The client went without a close.
+                        }
+                    }
+
                     break;
                 case BackendFault.AcceptThenAbort:
                     using (await context.WebSockets.AcceptWebSocketAsync())

@@ -73,6 +73,8 @@ public sealed class StartupValidatorTests
             ["Gateway:Resilience:Breaker:BreakDuration"] = "00:00:00.100",
             ["Gateway:Resilience:HandshakeTimeout"] = "00:00:00",
             ["Gateway:Resilience:Clusters:c:MinimumThroughput"] = "1",
+            ["Gateway:Resilience:Breaker:MaxFailuresPerClient"] = "0",
+            ["Gateway:Resilience:Clusters:c:MaxFailuresPerClient"] = "-1",
             ["Gateway:Resilience:Clusters:typo:BreakDuration"] = "00:00:10",
             ["ReverseProxy:Routes:r:ClusterId"] = "c",
             ["ReverseProxy:Routes:r:Match:Path"] = "/chat",
@@ -88,6 +90,8 @@ public sealed class StartupValidatorTests
         Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("BreakDuration", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("HandshakeTimeout", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Clusters:c:MinimumThroughput", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:", StringComparison.Ordinal) && p.Contains("Breaker.MaxFailuresPerClient", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Clusters:c:MaxFailuresPerClient", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("Gateway:Resilience:Clusters:typo:", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:r:", StringComparison.Ordinal) && p.Contains("'nowhere'", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:self:", StringComparison.Ordinal) && p.Contains("own cluster", StringComparison.Ordinal));

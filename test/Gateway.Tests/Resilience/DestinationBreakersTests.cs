@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Net;
 using Gateway.Resilience;
 using Gateway.Telemetry;
 using Gateway.Tests.Infrastructure;
@@ -101,6 +102,74 @@ public sealed class DestinationBreakersTests : IAsyncDisposable
         await RecordAsync(breaker, BackendFailure.HandshakeTimeout);
         Assert.Equal(CircuitState.Open, breaker.Circuit);
         Assert.Equal(_time.GetUtcNow() + TimeSpan.FromMinutes(1), breaker.ReopensAt);
+    }
+
+    [Fact]
+    public async Task FailuresAClientCouldProvoke_CountUpToItsCap_ConnectFailuresAlways()
+    {
+        // MinimumThroughput 4, FailureRatio 0.5, MaxFailuresPerClient 2 (the default).
+        var breaker = _breakers.Get("c", "d1");
+        var client = IPAddress.Parse("192.0.2.1");
+
+        // A burst of five 500s from one client, all started before the first was known: two count as failures, the
+        // other three as successes (Polly knows nothing else): 2 of 5 is below the ratio.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(i < 2, await AttemptAsync(breaker, client, BackendFailure.Status5xx));
+        }
+
+        Assert.Equal(CircuitState.Closed, breaker.Circuit);
+        Assert.True(breaker.Ledger.HasReachedCap(client));
+
+        // Connecting failed: no client causes that, so it counts whoever's attempt it was (3 of 6).
+        Assert.True(await AttemptAsync(breaker, client, BackendFailure.ConnectRefused));
+        Assert.Equal(CircuitState.Open, breaker.Circuit);
+    }
+
+    [Fact]
+    public async Task FailuresOfManyClients_OpenItAsWithoutTheCap()
+    {
+        var breaker = _breakers.Get("c", "d1");
+        for (var i = 1; i <= 3; i++)
+        {
+            await AttemptAsync(breaker, IPAddress.Parse($"192.0.2.{i}"), BackendFailure.EarlyAbort);
+            Assert.Equal(CircuitState.Closed, breaker.Circuit);
+        }
+
+        await AttemptAsync(breaker, IPAddress.Parse("192.0.2.4"), BackendFailure.HandshakeTimeout);
+        Assert.Equal(CircuitState.Open, breaker.Circuit);
+    }
+
+    [Theory]
+    [InlineData(0.5, 10, 2, false)]
+    [InlineData(0.5, 10, 4, false)]
+    [InlineData(0.5, 10, 5, true)]
+    [InlineData(0.5, 2, 1, true)]
+    [InlineData(0.2, 100, 19, false)]
+    public void OneClientCanOpen_WhenItsCapReachesTheRatioOfTheThroughput(double ratio, int throughput, int cap, bool expected)
+    {
+        var settings = new ClusterResilienceSettings(ratio, throughput, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), cap);
+        Assert.Equal(expected, settings.OneClientCanOpen);
+    }
+
+    /// <summary>One upgrade attempt from <paramref name="client"/> through the breaker, as the middleware runs it; whether its failure counted.</summary>
+    private async Task<bool> AttemptAsync(DestinationBreaker breaker, IPAddress client, BackendFailure failure)
+    {
+        using var attempt = new UpgradeAttempt(breaker, upgrade: null, _time, CancellationToken.None, client);
+        var context = ResilienceContextPool.Shared.Get();
+        context.Properties.Set(DestinationBreaker.AttemptProperty, attempt);
+        try
+        {
+            var execution = breaker.Pipeline.ExecuteOutcomeAsync(static (_, attempt) => attempt.Outcome, context, attempt);
+            Assert.False(execution.IsCompleted);
+            attempt.Resolve(failure);
+            Assert.Null((await execution).Exception);
+            return attempt.CountsAsFailure;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
     private static async Task RecordAsync(DestinationBreaker breaker, BackendFailure failure)
