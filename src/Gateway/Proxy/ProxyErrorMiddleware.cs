@@ -1,13 +1,16 @@
 using Gateway.Resilience;
 using Gateway.Sessions;
+using Gateway.Telemetry;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Proxy;
 
 /// <summary>
-/// Logs every failed forward exactly once, with the route, cluster and destination (YARP's own line has none
-/// of them and is filtered to errors by default), and answers 504 when the request timeout fired.
+/// Logs a failed forward once, with the route, cluster and destination (YARP's own line has none of them and is
+/// filtered to errors by default), and answers 504 when the request timeout fired. A client decides how many requests
+/// fail (every request to a backend that is down does), so the lines are budgeted (<see cref="MaxLinesPerSecond"/> a
+/// second, <see cref="LogBudget"/>): past it they are counted, and the next line written says how many were left out.
 /// </summary>
 /// <remarks>
 /// YARP 2.1 sees the request-timeout token as "client aborted" and sets 400; the client did not abort, the
@@ -17,12 +20,17 @@ namespace Gateway.Proxy;
 internal sealed partial class ProxyErrorMiddleware
 {
     private readonly RequestDelegate _next;
-    private readonly ILogger<ProxyErrorMiddleware> _logger;
+    /// <summary>Failed-forward lines written at most per second; the rest are counted into the next one.</summary>
+    public const int MaxLinesPerSecond = 10;
 
-    public ProxyErrorMiddleware(RequestDelegate next, ILogger<ProxyErrorMiddleware> logger)
+    private readonly ILogger<ProxyErrorMiddleware> _logger;
+    private readonly LogBudget _budget;
+
+    public ProxyErrorMiddleware(RequestDelegate next, ILogger<ProxyErrorMiddleware> logger, TimeProvider timeProvider)
     {
         _next = next;
         _logger = logger;
+        _budget = new LogBudget(MaxLinesPerSecond, timeProvider);
     }
 
     public async Task InvokeAsync(HttpContext context)
@@ -47,6 +55,11 @@ internal sealed partial class ProxyErrorMiddleware
         var proxy = context.GetReverseProxyFeature();
         var destination = proxy.ProxiedDestination;
         var level = timedOut || handshakeTimedOut || !IsClientCaused(error.Error) ? LogLevel.Warning : LogLevel.Information;
+        if (!_logger.IsEnabled(level) || !_budget.TryTake(out var suppressed))
+        {
+            return;
+        }
+
         Log.ForwardFailed(
             _logger,
             level,
@@ -59,6 +72,8 @@ internal sealed partial class ProxyErrorMiddleware
             timedOut ? "RequestTimedOut" : handshakeTimedOut ? "HandshakeTimedOut" : error.Error.ToString(),
             context.Response.StatusCode,
             error.Exception?.Message,
+            suppressed,
+            MaxLinesPerSecond,
             error.Exception);
     }
 
@@ -71,7 +86,7 @@ internal sealed partial class ProxyErrorMiddleware
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 10, EventName = "ForwardFailed", Message = "{Method} {Path}: forwarding on route {RouteId} (cluster {ClusterId}) to destination {DestinationId} at {DestinationAddress} failed with {Error}; answered {StatusCode}. {Message}")]
-        public static partial void ForwardFailed(ILogger logger, LogLevel level, string method, PathString path, string routeId, string? clusterId, string? destinationId, string? destinationAddress, string error, int statusCode, string? message, Exception? exception);
+        [LoggerMessage(EventId = 10, EventName = "ForwardFailed", Message = "{Method} {Path}: forwarding on route {RouteId} (cluster {ClusterId}) to destination {DestinationId} at {DestinationAddress} failed with {Error}; answered {StatusCode}. {Message} ({Suppressed} failed forwards not logged before this one, over the budget of {Budget} lines a second)")]
+        public static partial void ForwardFailed(ILogger logger, LogLevel level, string method, PathString path, string routeId, string? clusterId, string? destinationId, string? destinationAddress, string error, int statusCode, string? message, long suppressed, int budget, Exception? exception);
     }
 }

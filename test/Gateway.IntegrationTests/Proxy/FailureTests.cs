@@ -87,6 +87,32 @@ public sealed class FailureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ManyFailedForwards_AreLoggedWithinTheBudget_TheRestCountedIntoTheNextLine()
+    {
+        // Issue 14, item 6: a client decides how many requests fail (plain HTTP to a backend that is down is not
+        // admission-limited); the log gets at most 10 lines a second of them, the next one saying how many were left out.
+        using var client = new HttpClient();
+        var route = $"forward failed on route {_refusedRoute}";
+        int Lines() => _gateway.Logs.Entries.Count(e => e.EventId.Name == "ForwardFailed" && e.Message.Contains(_refusedRoute, StringComparison.Ordinal));
+        var before = Lines();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 60; i++)
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, (await client.GetAsync(_gateway.Http("/refused?plain=" + i))).StatusCode);
+        }
+
+        var seconds = Math.Ceiling(clock.Elapsed.TotalSeconds);
+        Assert.True(Lines() - before <= 10 * (seconds + 1), $"{Lines() - before} lines for 60 failures in {clock.Elapsed.TotalSeconds:F1} s ({route})");
+
+        // A second later, one more failure: its line counts the ones left out.
+        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        await client.GetAsync(_gateway.Http("/refused?plain=last"));
+        var last = _gateway.Logs.Entries.Last(e => e.EventId.Name == "ForwardFailed" && e.Message.Contains(_refusedRoute, StringComparison.Ordinal));
+        var written = Lines() - before;
+        Assert.Contains($"({61 - written} failed forwards not logged before this one, over the budget of 10 lines a second)", last.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ClusterWithoutDestinations_Answers503AtOnce()
     {
         var watch = Stopwatch.StartNew();
