@@ -33,7 +33,7 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
     private int _refusedSinceTick;
 
     public ConnectionGate(IOptions<ServerOptions> options, ConnectionMetrics metrics, TimeProvider timeProvider, ILogger<ConnectionGate> logger)
-        : this(LimitsOf(options), DescriptorLimit.ReadSoftLimit(), metrics, timeProvider, logger)
+        : this(LimitsOf(options), DescriptorLimit.ReadSoftLimit(), DescriptorLimit.OpenNow(), metrics, timeProvider, logger)
     {
     }
 
@@ -50,13 +50,14 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
         }
     }
 
-    internal ConnectionGate(ServerLimitsOptions limits, long? openFileLimit, ConnectionMetrics metrics, TimeProvider timeProvider, ILogger<ConnectionGate> logger)
+    internal ConnectionGate(ServerLimitsOptions limits, long? openFileLimit, int openAtStart, ConnectionMetrics metrics, TimeProvider timeProvider, ILogger<ConnectionGate> logger)
     {
+        OpenAtStart = openAtStart;
         _metrics = metrics;
         _timeProvider = timeProvider;
         _logger = logger;
         OpenFileLimit = openFileLimit;
-        Limit = limits.MaxConnections > 0 ? limits.MaxConnections : Derive(openFileLimit, limits.ReservedFileDescriptors);
+        Limit = limits.MaxConnections > 0 ? limits.MaxConnections : Derive(openFileLimit, openAtStart + limits.ReservedFileDescriptors);
         FirstByteTimeout = limits.FirstByteTimeout;
         _firstByteTimeout = (long)(limits.FirstByteTimeout.TotalSeconds * timeProvider.TimestampFrequency);
         var tick = TimeSpan.FromTicks(Math.Clamp(limits.FirstByteTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
@@ -69,11 +70,14 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
 
     public long? OpenFileLimit { get; }
 
+    /// <summary>Descriptors already open when the gate was made (the runtime's own and the listeners': ~230).</summary>
+    public int OpenAtStart { get; }
+
     public TimeSpan FirstByteTimeout { get; }
 
     public int Open => Volatile.Read(ref _open);
 
-    /// <summary>The cap a descriptor limit allows: what is left after the reserve, two descriptors a connection.</summary>
+    /// <summary>The cap a descriptor limit allows: what is left after those already open and the reserve, two a connection.</summary>
     internal static int Derive(long? openFileLimit, int reserved)
         => openFileLimit is { } limit and > 0 and < int.MaxValue
             ? (int)Math.Max(1, (limit - reserved) / DescriptorsPerConnection)

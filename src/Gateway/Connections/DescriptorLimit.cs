@@ -3,6 +3,23 @@ namespace Gateway.Connections;
 /// <summary>The process's soft limit on open file descriptors (RLIMIT_NOFILE), which every socket counts against.</summary>
 internal static class DescriptorLimit
 {
+    /// <summary>Descriptors the process has open now (the runtime's own, listeners, files), or 0 where that cannot be read.</summary>
+    public static int OpenNow(string path = "/proc/self/fd")
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(path).Count();
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>The soft limit, or null where it cannot be read (not Linux) or is unlimited.</summary>
     public static long? ReadSoftLimit(string path = "/proc/self/limits")
     {

@@ -48,7 +48,7 @@ public static partial class GatewayApplicationExtensions
             var (clientSend, clientReceive) = clientBuffers.Describe();
             var (backendSend, backendReceive) = backendBuffers.Describe();
             Log.SocketBuffers(logger, clientSend, clientReceive, backendSend, backendReceive);
-            Log.ConnectionLimits(logger, gate.Limit == int.MaxValue ? "none" : gate.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture), gate.OpenFileLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown", gate.FirstByteTimeout.TotalSeconds);
+            Log.ConnectionLimits(logger, gate.Limit == int.MaxValue ? "none" : gate.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture), gate.OpenFileLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown", gate.OpenAtStart, gate.FirstByteTimeout.TotalSeconds);
         });
         app.Lifetime.ApplicationStopping.Register(readiness.BeginShutdown);
 
@@ -77,7 +77,7 @@ public static partial class GatewayApplicationExtensions
         [LoggerMessage(2, LogLevel.Information, "Socket buffers in bytes: client send {ClientSend}, receive {ClientReceive}; backend send {BackendSend}, receive {BackendReceive}", EventName = "SocketBuffers")]
         public static partial void SocketBuffers(ILogger logger, string clientSend, string clientReceive, string backendSend, string backendReceive);
 
-        [LoggerMessage(3, LogLevel.Information, "Client connections capped at {Limit} (open-file limit {OpenFileLimit}, two descriptors a connection); a new connection has {FirstByteTimeoutSeconds} s to send its first byte", EventName = "ConnectionLimits")]
-        public static partial void ConnectionLimits(ILogger logger, string limit, string openFileLimit, double firstByteTimeoutSeconds);
+        [LoggerMessage(3, LogLevel.Information, "Client connections capped at {Limit} (open-file limit {OpenFileLimit}, {OpenAtStart} open at start, two descriptors a connection); a new connection has {FirstByteTimeoutSeconds} s to send its first byte", EventName = "ConnectionLimits")]
+        public static partial void ConnectionLimits(ILogger logger, string limit, string openFileLimit, int openAtStart, double firstByteTimeoutSeconds);
     }
 }

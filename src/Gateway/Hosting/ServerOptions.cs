@@ -143,14 +143,17 @@ public sealed class ServerLimitsOptions
 
     /// <summary>
     /// Client connections open at once on the public listeners; more are closed as they arrive (no TLS, no HTTP) and
-    /// counted. 0: derived from the process's open-file limit, (limit − <see cref="ReservedFileDescriptors"/>) ÷ 2, two
+    /// counted. 0: derived from the process's open-file limit, (limit − the descriptors open at start − <see cref="ReservedFileDescriptors"/>) ÷ 2, two
     /// descriptors a connection (its socket and its backend leg's), so the process never runs out of descriptors: at
     /// the limit the management port, backend connections and the runtime itself fail, and the process died.
     /// </summary>
     [Range(0, 100_000_000)]
     public int MaxConnections { get; set; }
 
-    /// <summary>Descriptors kept out of the derived cap: listeners, the management port, backend HTTP/2 connections, files, the runtime.</summary>
+    /// <summary>
+    /// Descriptors kept out of the derived cap beyond those open at start: management connections, backend HTTP/2
+    /// connections, files, and connections over the cap in the moment between Kestrel accepting and the gate closing them.
+    /// </summary>
     [Range(16, 1_000_000)]
     public int ReservedFileDescriptors { get; set; } = 256;
 

@@ -87,5 +87,5 @@ public sealed class ConnectionGateTests
         => recorder.Measurements.Where(m => m.Instrument == "gateway.connections.refused" && (string?)m.Tags["reason"] == reason).Sum(m => m.Value);
 
     private static ConnectionGate Gate(ServerLimitsOptions limits, System.Diagnostics.Metrics.IMeterFactory meters, TimeProvider time)
-        => new(limits, 20000, new ConnectionMetrics(meters), time, NullLogger<ConnectionGate>.Instance);
+        => new(limits, 20000, 200, new ConnectionMetrics(meters), time, NullLogger<ConnectionGate>.Instance);
 }
