@@ -29,8 +29,8 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
     private readonly ILogger<ConnectionGate> _logger;
     private readonly long _firstByteTimeout;
     private readonly ITimer? _ticker;
+    private readonly LogBudget _atLimitLog;
     private int _open;
-    private int _refusedSinceTick;
 
     public ConnectionGate(IOptions<ServerOptions> options, ConnectionMetrics metrics, TimeProvider timeProvider, ILogger<ConnectionGate> logger)
         : this(LimitsOf(options), DescriptorLimit.ReadSoftLimit(), DescriptorLimit.OpenNow(), metrics, timeProvider, logger)
@@ -56,6 +56,7 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
         _metrics = metrics;
         _timeProvider = timeProvider;
         _logger = logger;
+        _atLimitLog = new LogBudget(1, timeProvider);
         OpenFileLimit = openFileLimit;
         Limit = limits.MaxConnections > 0 ? limits.MaxConnections : Derive(openFileLimit, openAtStart + limits.ReservedFileDescriptors);
         FirstByteTimeout = limits.FirstByteTimeout;
@@ -93,9 +94,9 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
 
         Interlocked.Decrement(ref _open);
         _metrics.Refused(ConnectionMetrics.AtLimit);
-        if (Interlocked.Exchange(ref _refusedSinceTick, 1) == 0)
+        if (_atLimitLog.TryTake(out var notLogged))
         {
-            Log.AtLimit(_logger, Limit, OpenFileLimit);
+            Log.AtLimit(_logger, Limit, OpenFileLimit, notLogged);
         }
 
         return false;
@@ -103,8 +104,17 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
 
     public void Exit() => Interlocked.Decrement(ref _open);
 
-    /// <summary>Why a connection that sent nothing in time is aborted.</summary>
-    public static Microsoft.AspNetCore.Connections.ConnectionAbortedException Silent() => new("No byte within the first-byte timeout.");
+    /// <summary>Waits for the connection's first byte; a connection that sent none in time (or left) is aborted: false.</summary>
+    public async ValueTask<bool> AdmitFirstByteAsync(Microsoft.AspNetCore.Connections.ConnectionContext connection)
+    {
+        if (await WaitForFirstByteAsync(connection.Transport.Input).ConfigureAwait(false))
+        {
+            return true;
+        }
+
+        connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("No byte within the first-byte timeout."));
+        return false;
+    }
 
     /// <summary>
     /// Waits for the connection's first byte (left unconsumed for the HTTP layer); false when the deadline passed or
@@ -154,7 +164,6 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
             }
         }
 
-        Volatile.Write(ref _refusedSinceTick, 0);
     }
 
     public void Dispose() => _ticker?.Dispose();
@@ -170,7 +179,7 @@ internal sealed partial class ConnectionGate : IDisposable, IConnectionGauges
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Client connections at the cap of {Limit} (open-file limit {OpenFileLimit}): new ones are closed at once until some end (logged at most once a tick).", EventName = "ConnectionsAtLimit")]
-        public static partial void AtLimit(ILogger logger, int limit, long? openFileLimit);
+        [LoggerMessage(1, LogLevel.Warning, "Client connections at the cap of {Limit} (open-file limit {OpenFileLimit}): new ones are closed at once until some end ({NotLogged} refusals not logged before this line: one a second).", EventName = "ConnectionsAtLimit")]
+        public static partial void AtLimit(ILogger logger, int limit, long? openFileLimit, long notLogged);
     }
 }

@@ -29,12 +29,9 @@ internal static class ConnectionGateMiddleware
 
     private static async Task WaitForFirstByteAsync(ConnectionGate gate, ConnectionContext connection, ConnectionDelegate next)
     {
-        if (!await gate.WaitForFirstByteAsync(connection.Transport.Input).ConfigureAwait(false))
+        if (await gate.AdmitFirstByteAsync(connection).ConfigureAwait(false))
         {
-            connection.Abort(ConnectionGate.Silent());
-            return;
+            await next(connection).ConfigureAwait(false);
         }
-
-        await next(connection).ConfigureAwait(false);
     }
 }

@@ -29,13 +29,8 @@ internal struct ServerFrameObserver
     /// boundary, where a frame of the gateway's goes in), or -1 when none does; <paramref name="messages"/> counts
     /// completed messages.
     /// </summary>
-    public int Observe(ReadOnlySpan<byte> data, out int messages) => Observe(data, out messages, out _);
-
-    /// <summary>
-    /// <see cref="Observe(ReadOnlySpan{byte}, out int)"/>, also saying where in <paramref name="data"/> the backend's
-    /// first close frame begins (its header, whole or the start of it at the end of the data), or -1: where a close
-    /// of the gateway's goes in its place.
-    /// </summary>
+    /// <param name="closeStart">Where in <paramref name="data"/> the backend's first close frame begins (its header, whole
+    /// or the start of it at the end of the data), or -1: where a close of the gateway's goes in its place.</param>
     public int Observe(ReadOnlySpan<byte> data, out int messages, out int closeStart)
     {
         var pass = new Pass(ref this);

@@ -36,9 +36,8 @@ internal sealed partial class LeanSession
     /// <param name="firstByteGate">For a cleartext connection: the gate whose first-byte deadline it must meet before the HTTP layer sees it.</param>
     public static async Task ServeAsync(ConnectionContext connection, ConnectionDelegate http, Connections.ConnectionGate? firstByteGate = null)
     {
-        if (firstByteGate is not null && !await firstByteGate.WaitForFirstByteAsync(connection.Transport.Input).ConfigureAwait(false))
+        if (firstByteGate is not null && !await firstByteGate.AdmitFirstByteAsync(connection).ConfigureAwait(false))
         {
-            connection.Abort(Connections.ConnectionGate.Silent());
             return;
         }
 

@@ -460,10 +460,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
     /// </remarks>
     protected override int ObserveWrite(ReadOnlySpan<byte> data)
     {
-        var closeStart = -1;
-        var boundary = Volatile.Read(ref _clientCloseAfterBackend) is null
-            ? _observer.Observe(data, out var messages)
-            : _observer.Observe(data, out messages, out closeStart);
+        var boundary = _observer.Observe(data, out var messages, out var closeStart);
         _session.RecordOutbound(data.Length, messages, _timeProvider.GetTimestamp());
         _metrics.Relayed(_session.RouteId, SessionMetrics.BackendToClient, data.Length, messages);
         if (_observer.CloseStatus >= 0 && _session.BackendCloseStatus is null)
@@ -523,7 +520,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 // reach the client ahead of it.
                 if (!_session.ClientGone)
                 {
-                    Queue(end.ClientText.Length == 0 && detail is not null ? CloseFrame.ForClient(end.ClientStatus, detail) : end.ClientFrame);
+                    Queue(end.ClientFrameWith(detail));
                 }
 
                 QueueBackendClose(end, detail);
@@ -539,7 +536,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 _session.EndClientStream();
                 if (!_session.ClientGone)
                 {
-                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientText.Length == 0 && detail is not null ? CloseFrame.ForClient(end.ClientStatus, detail) : end.ClientFrame);
+                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
                 }
 
                 QueueBackendClose(end, detail);

@@ -19,4 +19,8 @@ internal sealed record SessionEnd(
 {
     /// <summary>The client's close frame, encoded once per row (unmasked).</summary>
     public byte[] ClientFrame { get; } = ClientStatus == 0 ? [] : Frames.CloseFrame.ForClient(ClientStatus, ClientText);
+
+    /// <summary>The client's close frame, with <paramref name="detail"/> as its reason where the row leaves the reason open.</summary>
+    public byte[] ClientFrameWith(string? detail)
+        => ClientText.Length == 0 && detail is not null ? Frames.CloseFrame.ForClient(ClientStatus, detail) : ClientFrame;
 }

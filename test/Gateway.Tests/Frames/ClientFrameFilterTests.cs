@@ -425,8 +425,8 @@ public sealed class ServerFrameObserverTests
         for (var split = 0; split <= stream.Length; split++)
         {
             var observer = new ServerFrameObserver();
-            var a = observer.Observe(stream.AsSpan(0, split), out var messagesA);
-            var b = observer.Observe(stream.AsSpan(split), out var messagesB);
+            var a = observer.Observe(stream.AsSpan(0, split), out var messagesA, out _);
+            var b = observer.Observe(stream.AsSpan(split), out var messagesB, out _);
 
             var expectedA = split >= first.Length ? first.Length : -1;
             Assert.Equal(expectedA, a);
@@ -441,13 +441,13 @@ public sealed class ServerFrameObserverTests
     public void Observe_CloseWithoutBody_Is1005_WithBody_ItsStatus()
     {
         var bare = new ServerFrameObserver();
-        bare.Observe(WebSocketFrames.Encode(WebSocketOpcode.Close, []), out _);
+        bare.Observe(WebSocketFrames.Encode(WebSocketOpcode.Close, []), out _, out _);
         Assert.Equal(1005, bare.CloseStatus);
 
         var withStatus = new ServerFrameObserver();
         foreach (var b in WebSocketFrames.Close(1001, "bye"))
         {
-            withStatus.Observe([b], out _);
+            withStatus.Observe([b], out _, out _);
         }
 
         Assert.Equal(1001, withStatus.CloseStatus);
