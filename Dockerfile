@@ -8,7 +8,6 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 
 # Restore first, from the files restore reads, so the package layer is reused until a dependency changes.
-# Yarp.ReverseProxy comes in through <PackageDownload> (see src/Gateway/Gateway.csproj), which restore fetches.
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Gateway/Gateway.csproj src/Gateway/
 RUN dotnet restore src/Gateway/Gateway.csproj

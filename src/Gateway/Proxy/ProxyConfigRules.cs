@@ -62,11 +62,6 @@ internal static class ProxyConfigRules
             return errors;
         }
 
-        if (string.Equals(cluster.SessionAffinity?.Policy, "HashCookie", StringComparison.OrdinalIgnoreCase))
-        {
-            errors.Add("SessionAffinity.Policy 'HashCookie' is not available in this build (its System.IO.Hashing dependency is not shipped); use 'ArrCookie', 'Cookie' or 'CustomHeader'.");
-        }
-
         if (cluster.HttpRequest?.ActivityTimeout is { } explicitTimeout)
         {
             if (explicitTimeout <= TimeSpan.Zero && explicitTimeout != Timeout.InfiniteTimeSpan)

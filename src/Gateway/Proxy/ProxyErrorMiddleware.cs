@@ -13,7 +13,8 @@ namespace Gateway.Proxy;
 /// second, <see cref="LogBudget"/>): past it they are counted, and the next line written says how many were left out.
 /// </summary>
 /// <remarks>
-/// YARP 2.1 sees the request-timeout token as "client aborted" and sets 400; the client did not abort, the
+/// YARP (2.1, and 2.3 still: <c>FailureTests.BackendNeverAnswersUpgrade_Answers504AfterRequestTimeout</c> reads 400
+/// without this) sees the request-timeout token as "client aborted" and sets 400; the client did not abort, the
 /// backend was too slow, so the answer is 504 as nginx and Envoy give. Failures after a WebSocket session
 /// started are part of the session's close record instead (<see cref="SessionRegistry.Close"/>).
 /// </remarks>
