@@ -171,15 +171,18 @@ public sealed class LeanPathTests
         await using var backend = await RawBackend.StartAsync();
         await using var gateway = await StartAsync(backend.Address, new()
         {
-            // A ping a second, looked at again half a second later: a few pings while the backend streams.
+            // A ping after a second of client silence, looked at again two seconds later: a few pings while the backend
+            // streams (8 s). Not shorter: on a loaded machine the client's reader (and with it its pongs and, by
+            // backpressure through the echo, its uploads) can stall for a second, and a half-second pong timeout then
+            // evicted the session in the middle of the upload (seen once, in a full run beside the Autobahn suite).
             ["Gateway:Heartbeat:ProbeAfter"] = "00:00:01",
-            ["Gateway:Heartbeat:PongTimeout"] = "00:00:00.500",
+            ["Gateway:Heartbeat:PongTimeout"] = "00:00:02",
             ["Gateway:Heartbeat:TickInterval"] = "00:00:00.100",
         });
         using var socket = await WebSocketClient.ConnectAsync(gateway.Ws("/lean?id=big"), keepAlive: TimeSpan.Zero);
 
-        // Backend to client: 16 fragments 300 ms apart (~5 s), the client only reading.
-        await socket.SendAsync("stream:16:1048576:300"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        // Backend to client: 16 fragments 500 ms apart (~8 s), the client only reading.
+        await socket.SendAsync("stream:16:1048576:500"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         var received = await ReceiveMessageAsync(socket, TimeSpan.FromSeconds(30));
         Assert.Equal(RawBackend.MessageByte(Fragments * FragmentSize), received);
         var done = await ReceiveMessageAsync(socket, Timeout);
