@@ -111,6 +111,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddDataProtection().UseEphemeralDataProtectionProvider();
         // Registered before AddReverseProxy, whose TryAdd then keeps ours.
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
+        services.AddSingleton<Balancing.DestinationLoads>();
+        services.AddSingleton<Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy, Balancing.ConsistentHashPolicy>();
         var proxy = services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<GatewayConfigFilter>()

@@ -62,6 +62,9 @@ internal static class ProxyConfigRules
             return errors;
         }
 
+        Balancing.ConsistentHashSettings.Parse(cluster.Metadata, out var hashErrors);
+        errors.AddRange(hashErrors);
+
         if (cluster.HttpRequest?.ActivityTimeout is { } explicitTimeout)
         {
             if (explicitTimeout <= TimeSpan.Zero && explicitTimeout != Timeout.InfiniteTimeSpan)

@@ -33,6 +33,9 @@ internal sealed partial class SessionRegistry
     /// <summary>Told of every new session (the heartbeat scheduler puts it on its wheel); must not block.</summary>
     internal event Action<Session>? Opened;
 
+    /// <summary>Told of every session that ended, once (the consistent-hash policy's load count); must not block.</summary>
+    internal event Action<Session>? Closed;
+
     internal SessionMetrics Metrics => _metrics;
 
     /// <summary>
@@ -107,6 +110,7 @@ internal sealed partial class SessionRegistry
         }
 
         Interlocked.Decrement(ref _count);
+        Closed?.Invoke(session);
         // The heartbeat wheel may hold the session until its slot comes up; it need not hold the streams too.
         session.Channel = null;
         var duration = _timeProvider.GetElapsedTime(session.StartTimestamp);

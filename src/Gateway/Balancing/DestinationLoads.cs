@@ -1,0 +1,33 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Gateway.Sessions;
+
+namespace Gateway.Balancing;
+
+/// <summary>
+/// Live sessions per destination, for <see cref="ConsistentHashPolicy"/>'s bounded load. YARP's own
+/// <c>ConcurrentRequestCount</c> cannot serve: a session on the lean path leaves its request (and that count) at the
+/// handshake. Counted from the registry's open and close, one dictionary read and one interlocked add a session each
+/// way, never per message. An entry (~100 bytes) stays after its destination leaves the configuration.
+/// </summary>
+internal sealed class DestinationLoads
+{
+    private readonly ConcurrentDictionary<(string Cluster, string Destination), StrongBox<int>> _counts = new();
+
+    public DestinationLoads(SessionRegistry registry)
+    {
+        registry.Opened += session => Add(session, 1);
+        registry.Closed += session => Add(session, -1);
+    }
+
+    public int Of(string clusterId, string destinationId)
+        => _counts.TryGetValue((clusterId, destinationId), out var count) ? Volatile.Read(ref count.Value) : 0;
+
+    private void Add(Session session, int delta)
+    {
+        if (session.DestinationId is { } destination)
+        {
+            Interlocked.Add(ref _counts.GetOrAdd((session.ClusterId, destination), static _ => new StrongBox<int>()).Value, delta);
+        }
+    }
+}
