@@ -28,6 +28,15 @@ public sealed class DrainOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A destination drain's window (<c>Drain/DestinationDrain</c>): when a destination leaves a cluster's
+    /// configuration, its sessions are closed (1012) spread across this window. Default 20 s: within Kubernetes' 30 s
+    /// grace period of the backend pod, with room for the close handshakes. A cluster's <c>Gateway.DrainWindow</c>
+    /// metadata overrides it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan DestinationWindow { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How often a batch of closes is sent; each batch holds the sessions whose turn came since the last.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan BatchInterval { get; set; } = TimeSpan.FromMilliseconds(250);

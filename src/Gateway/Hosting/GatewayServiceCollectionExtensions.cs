@@ -111,6 +111,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddDataProtection().UseEphemeralDataProtectionProvider();
         // Registered before AddReverseProxy, whose TryAdd then keeps ours.
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
+        services.AddSingleton<Yarp.ReverseProxy.Configuration.IConfigChangeListener, Drain.DestinationDrain>();
         services.AddSingleton<Balancing.DestinationLoads>();
         services.AddSingleton<Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy, Balancing.ConsistentHashPolicy>();
         var proxy = services.AddReverseProxy()

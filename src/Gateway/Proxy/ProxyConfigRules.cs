@@ -64,6 +64,11 @@ internal static class ProxyConfigRules
 
         Balancing.ConsistentHashSettings.Parse(cluster.Metadata, out var hashErrors);
         errors.AddRange(hashErrors);
+        Drain.DestinationDrain.WindowOf(cluster, TimeSpan.Zero, out var windowError);
+        if (windowError is not null)
+        {
+            errors.Add(windowError);
+        }
 
         if (cluster.HttpRequest?.ActivityTimeout is { } explicitTimeout)
         {

@@ -79,7 +79,7 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             // Told the backend first (a drain), which ended without answering: the client gets the gateway's own
             // close. Every other close of the gateway's has already told the client.
             var end = SessionEnds.Of(gatewayReason);
-            return end.Order == SessionCloseOrder.BackendFirst ? end.ClientFrame : ReadOnlyMemory<byte>.Empty;
+            return end.Order is SessionCloseOrder.BackendFirst or SessionCloseOrder.BackendFirstThenClient ? end.ClientFrame : ReadOnlyMemory<byte>.Empty;
         }
 
         return reason switch

@@ -532,6 +532,15 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 _session.MarkGoingAway();
                 QueueBackendClose(end, detail);
                 break;
+            case SessionCloseOrder.BackendFirstThenClient:
+                _session.MarkGoingAway();
+                if (!_session.ClientGone)
+                {
+                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
+                }
+
+                QueueBackendClose(end, detail);
+                break;
             case SessionCloseOrder.BackendThenClient:
                 _session.EndClientStream();
                 if (!_session.ClientGone)

@@ -24,6 +24,13 @@ internal enum SessionCloseOrder : byte
     /// </summary>
     BackendThenClient,
 
+    /// <summary>
+    /// As <see cref="BackendFirst"/> (the client's stream stops at its next frame boundary, the backend gets its close,
+    /// and what the backend still sends reaches the client), but in place of the backend's close frame the client gets
+    /// the gateway's, which says why (as in <see cref="BackendThenClient"/>): a destination drain's 1012.
+    /// </summary>
+    BackendFirstThenClient,
+
     /// <summary>The backend only: the client is gone.</summary>
     BackendOnly,
 

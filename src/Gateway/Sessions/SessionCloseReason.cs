@@ -44,4 +44,10 @@ internal enum SessionCloseReason
     /// (so the client's pong, queued behind those bytes, could not be seen). Not the client's fault: it got 1011.
     /// </summary>
     BackendStalled,
+
+    /// <summary>
+    /// The session's destination left its cluster's configuration (a backend deploy, a scale-down): the gateway moves
+    /// it off gently, spread across the destination drain window, telling the backend first.
+    /// </summary>
+    DestinationDrain,
 }

@@ -52,6 +52,13 @@ internal static class SessionEnds
     /// </summary>
     public static readonly SessionEnd BackendStalled = new(SessionCloseReason.BackendStalled, "backend_stalled", SessionCloseOrder.Both, CloseFrame.InternalError, "backend not reading", CloseFrame.GoingAway, "backend not reading", AbortAfterOneTick: true);
 
+    /// <summary>
+    /// The session's destination left the configuration (<c>Drain/DestinationDrain</c>): as the pod drain, the backend
+    /// first and its answer through, but the client hears the gateway's 1012 in place of the backend's close: the
+    /// service restarts elsewhere, reconnect (to another destination).
+    /// </summary>
+    public static readonly SessionEnd DestinationDrain = new(SessionCloseReason.DestinationDrain, "destination_drain", SessionCloseOrder.BackendFirstThenClient, CloseFrame.ServiceRestart, "service restart", CloseFrame.GoingAway, "going away");
+
     private static readonly SessionEnd[] ByReason = Build();
 
     /// <summary>The row of <paramref name="reason"/>.</summary>
@@ -62,7 +69,7 @@ internal static class SessionEnds
 
     private static SessionEnd[] Build()
     {
-        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain, BackendStalled];
+        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain, BackendStalled, DestinationDrain];
         var table = new SessionEnd[rows.Length];
         foreach (var row in rows)
         {

@@ -104,6 +104,7 @@ public sealed partial class SessionEndsTests
             case SessionCloseOrder.Both:
             case SessionCloseOrder.BackendFirst:
             case SessionCloseOrder.BackendThenClient:
+            case SessionCloseOrder.BackendFirstThenClient:
                 Assert.NotEqual(0, row.ClientStatus);
                 Assert.NotEqual(0, row.BackendStatus);
                 break;

@@ -1,0 +1,204 @@
+using System.Globalization;
+using Gateway.Sessions;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Gateway.Drain;
+
+/// <summary>
+/// The destination drain: when a destination leaves its cluster's configuration (a backend deploy or scale-down
+/// seen by service discovery, or a reload), its open sessions are closed with 1012 <c>service restart</c>, spread
+/// across a window (<see cref="DrainOptions.DestinationWindow"/>, or the cluster's <c>Gateway.DrainWindow</c>) with the
+/// pod drain's stratified schedule (<see cref="DrainSchedule"/>), the backend told first
+/// (<see cref="SessionEnds.DestinationDrain"/>). The backend pod needs no drain logic of its own, and its clients do
+/// not reconnect all at once. A destination that comes back before its window ends stops its drain.
+/// </summary>
+/// <remarks>
+/// YARP tells every <see cref="IConfigChangeListener"/> of each applied configuration; the destinations are compared
+/// with the previous one's. One loop per drained destination, on the <see cref="TimeProvider"/>, no timer per
+/// session; sessions already closing for another reason (the pod drain, say) keep that reason.
+/// </remarks>
+internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposable
+{
+    /// <summary>Cluster metadata: the window of a destination drain in this cluster (<c>00:00:20</c>).</summary>
+    public const string WindowMetadata = "Gateway.DrainWindow";
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string Cluster, string Destination), CancellationTokenSource> _running = [];
+    private readonly SessionRegistry _registry;
+    private readonly DrainOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<DestinationDrain> _logger;
+    private Dictionary<string, ClusterConfig> _clusters = new(StringComparer.OrdinalIgnoreCase);
+
+    public DestinationDrain(SessionRegistry registry, IOptions<DrainOptions> options, TimeProvider timeProvider, ILogger<DestinationDrain> logger)
+    {
+        _registry = registry;
+        _options = options.Value;
+        _timeProvider = timeProvider;
+        _logger = logger;
+    }
+
+    /// <summary>The window a destination drain of <paramref name="cluster"/> uses, or an error for its metadata.</summary>
+    public static TimeSpan WindowOf(ClusterConfig cluster, TimeSpan defaultWindow, out string? error)
+    {
+        error = null;
+        if (cluster.Metadata is null || !cluster.Metadata.TryGetValue(WindowMetadata, out var text))
+        {
+            return defaultWindow;
+        }
+
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var window) && window >= TimeSpan.Zero && window <= TimeSpan.FromHours(1))
+        {
+            return window;
+        }
+
+        error = $"metadata '{WindowMetadata}' = '{text}' is not a time span between 00:00:00 and 01:00:00.";
+        return defaultWindow;
+    }
+
+    public void ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+        var current = new Dictionary<string, ClusterConfig>(StringComparer.OrdinalIgnoreCase);
+        foreach (var cluster in proxyConfigs.SelectMany(static config => config.Clusters))
+        {
+            current[cluster.ClusterId] = cluster;
+        }
+
+        var removed = new List<(string Cluster, string Destination, TimeSpan Window, CancellationTokenSource Cancel)>();
+        lock (_lock)
+        {
+            foreach (var (pair, cancel) in _running.Where(entry => Has(current, entry.Key.Cluster, entry.Key.Destination)).ToList())
+            {
+                // Back before its window ended: the sessions still open stay.
+                cancel.Cancel();
+                _running.Remove(pair);
+                Log.Stopped(_logger, pair.Destination, pair.Cluster);
+            }
+
+            foreach (var (clusterId, cluster) in _clusters)
+            {
+                foreach (var destination in cluster.Destinations?.Keys ?? Enumerable.Empty<string>())
+                {
+                    if (!Has(current, clusterId, destination) && !_running.ContainsKey((clusterId, destination)))
+                    {
+                        var cancel = new CancellationTokenSource();
+                        _running[(clusterId, destination)] = cancel;
+                        removed.Add((clusterId, destination, WindowOf(cluster, _options.DestinationWindow, out _), cancel));
+                    }
+                }
+            }
+
+            _clusters = current;
+        }
+
+        foreach (var (cluster, destination, window, cancel) in removed)
+        {
+            _ = DrainAsync(cluster, destination, window, cancel);
+        }
+    }
+
+    public void ConfigurationLoaded(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+    }
+
+    public void ConfigurationLoadingFailed(IProxyConfigProvider configProvider, Exception exception)
+    {
+    }
+
+    public void ConfigurationApplyingFailed(IReadOnlyList<IProxyConfig> proxyConfigs, Exception exception)
+    {
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var cancel in _running.Values)
+            {
+                cancel.Cancel();
+            }
+
+            _running.Clear();
+        }
+    }
+
+    private static bool Has(Dictionary<string, ClusterConfig> clusters, string cluster, string destination)
+        => clusters.TryGetValue(cluster, out var config) && config.Destinations is { } destinations && destinations.ContainsKey(destination);
+
+    private async Task DrainAsync(string cluster, string destination, TimeSpan window, CancellationTokenSource cancel)
+    {
+        var started = _timeProvider.GetTimestamp();
+        var told = 0;
+        try
+        {
+            var sessions = SessionsOn(cluster, destination).ToArray();
+            Log.Started(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
+            Random.Shared.Shuffle(sessions);
+            var offsets = new TimeSpan[sessions.Length];
+            for (var i = 0; i < sessions.Length; i++)
+            {
+                offsets[i] = DrainSchedule.OffsetOf(i, sessions.Length, window, Random.Shared.NextDouble());
+            }
+
+            var next = 0;
+            while (next < sessions.Length)
+            {
+                var elapsed = _timeProvider.GetElapsedTime(started);
+                while (next < sessions.Length && offsets[next] <= elapsed)
+                {
+                    told += Close(sessions[next++]);
+                }
+
+                if (next < sessions.Length)
+                {
+                    var wait = offsets[next] - elapsed;
+                    await Task.Delay(wait > _options.BatchInterval ? wait : _options.BatchInterval, _timeProvider, cancel.Token);
+                }
+            }
+
+            // Upgrades to the destination that were under way when the configuration changed.
+            foreach (var late in SessionsOn(cluster, destination))
+            {
+                told += Close(late);
+            }
+
+            Log.Completed(_logger, destination, cluster, told, _timeProvider.GetElapsedTime(started).TotalSeconds);
+        }
+        catch (OperationCanceledException)
+        {
+            // The destination came back (logged there), or the gateway is stopping (the pod drain takes over).
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                if (_running.TryGetValue((cluster, destination), out var current) && current == cancel)
+                {
+                    _running.Remove((cluster, destination));
+                }
+            }
+
+            cancel.Dispose();
+        }
+    }
+
+    private IEnumerable<Session> SessionsOn(string cluster, string destination)
+        => _registry.Sessions.Where(session => string.Equals(session.ClusterId, cluster, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(session.DestinationId, destination, StringComparison.OrdinalIgnoreCase));
+
+    private int Close(Session session)
+        => !session.HasEnded && session.BeginClose(SessionCloseReason.DestinationDrain, _timeProvider.GetTimestamp()) ? 1 : 0;
+
+    private static partial class Log
+    {
+        [LoggerMessage(10, LogLevel.Information, "Destination {DestinationId} left cluster {ClusterId}: its {Sessions} sessions are closed (1012) over {WindowSeconds} s, each backend connection told first.", EventName = "DestinationDrainStarted")]
+        public static partial void Started(ILogger logger, string destinationId, string clusterId, int sessions, double windowSeconds);
+
+        [LoggerMessage(11, LogLevel.Information, "Destination drain of {DestinationId} in cluster {ClusterId} completed in {ElapsedSeconds:F1} s: {Told} sessions told to go.", EventName = "DestinationDrainCompleted")]
+        public static partial void Completed(ILogger logger, string destinationId, string clusterId, int told, double elapsedSeconds);
+
+        [LoggerMessage(12, LogLevel.Information, "Destination {DestinationId} is back in cluster {ClusterId}: its drain stops; its sessions still open stay.", EventName = "DestinationDrainStopped")]
+        public static partial void Stopped(ILogger logger, string destinationId, string clusterId);
+    }
+}
