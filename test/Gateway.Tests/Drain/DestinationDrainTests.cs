@@ -1,0 +1,139 @@
+using Gateway.Drain;
+using Gateway.Sessions;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Gateway.Tests.Drain;
+
+/// <summary>The destination drain on a manual clock: which sessions it closes, when, and what stops it.</summary>
+public sealed class DestinationDrainTests : IDisposable
+{
+    private static readonly TimeSpan Window = TimeSpan.FromSeconds(20);
+    private readonly ManualTimeProvider _time = new();
+    private readonly SessionRegistry _registry;
+    private readonly DestinationDrain _drain;
+
+    public DestinationDrainTests()
+    {
+        _registry = TestServices.Registry(_time);
+        _drain = new DestinationDrain(_registry, Microsoft.Extensions.Options.Options.Create(new DrainOptions { DestinationWindow = Window, BatchInterval = TimeSpan.FromMilliseconds(100) }), _time, NullLogger<DestinationDrain>.Instance);
+    }
+
+    [Fact]
+    public async Task RemovedDestination_ItsSessionsCloseAcrossTheWindow_OthersUntouched()
+    {
+        _drain.ConfigurationApplied([Config(("c", ["d1", "d2"]), ("other", ["d1"]))]);
+        var leaving = Open("c", "d1", 100);
+        var staying = Open("c", "d2", 10);
+        var sameIdElsewhere = Open("other", "d1", 10);
+
+        _drain.ConfigurationApplied([Config(("c", ["d2", "d3"]), ("other", ["d1"]))]);
+        await AdvanceAsync(Window / 2);
+
+        Assert.InRange(Draining(leaving), 40, 60);
+        await AdvanceAsync(Window / 2 + TimeSpan.FromSeconds(1));
+
+        Assert.Equal(100, Draining(leaving));
+        Assert.Equal(0, Draining(staying));
+        Assert.Equal(0, Draining(sameIdElsewhere));
+    }
+
+    [Fact]
+    public async Task DestinationBackBeforeTheWindowEnds_StopsItsDrain()
+    {
+        _drain.ConfigurationApplied([Config(("c", ["d1", "d2"]))]);
+        var sessions = Open("c", "d1", 100);
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(Window / 4);
+        var closedBefore = Draining(sessions);
+        Assert.InRange(closedBefore, 15, 35);
+
+        _drain.ConfigurationApplied([Config(("c", ["d1", "d2"]))]);
+        await AdvanceAsync(Window);
+
+        Assert.Equal(closedBefore, Draining(sessions));
+    }
+
+    [Fact]
+    public async Task FirstConfiguration_DrainsNothing_AndACustomWindowIsHonoured()
+    {
+        var sessions = Open("c", "d1", 10);
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(Window * 2);
+        Assert.Equal(0, Draining(sessions));
+
+        var quick = new ClusterConfig
+        {
+            ClusterId = "c",
+            Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://a" }, ["d2"] = new() { Address = "http://b" } },
+            Metadata = new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = "00:00:02" },
+        };
+        _drain.ConfigurationApplied([new StaticConfig([quick])]);
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(TimeSpan.FromSeconds(3));
+
+        Assert.Equal(10, Draining(sessions));
+    }
+
+    [Theory]
+    [InlineData(null, 20)]
+    [InlineData("00:01:00", 60)]
+    [InlineData("00:00:00", 0)]
+    public void WindowOf_MetadataOrDefault(string? metadata, int seconds)
+    {
+        var cluster = new ClusterConfig { ClusterId = "c", Metadata = metadata is null ? null : new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = metadata } };
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), DestinationDrain.WindowOf(cluster, Window, out var error));
+        Assert.Null(error);
+    }
+
+    [Theory]
+    [InlineData("soon")]
+    [InlineData("-00:00:05")]
+    [InlineData("02:00:00")]
+    public void WindowOf_Invalid_IsAnError(string metadata)
+    {
+        var cluster = new ClusterConfig { ClusterId = "c", Metadata = new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = metadata } };
+
+        Assert.Equal(Window, DestinationDrain.WindowOf(cluster, Window, out var error));
+        Assert.Contains(DestinationDrain.WindowMetadata, error, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _drain.Dispose();
+
+    private static int Draining(IEnumerable<Session> sessions) => sessions.Count(session => session.GatewayCloseReason == SessionCloseReason.DestinationDrain);
+
+    private List<Session> Open(string cluster, string destination, int count)
+        => [.. Enumerable.Range(0, count).Select(_ => _registry.Open(new SessionStartInfo("r", cluster, destination, System.Net.IPAddress.Loopback, 1, SessionProtocol.Http11Upgrade)))];
+
+    /// <summary>Moves the clock in small steps, letting the drain's loop run after each.</summary>
+    private async Task AdvanceAsync(TimeSpan by)
+    {
+        for (var step = TimeSpan.Zero; step < by; step += TimeSpan.FromMilliseconds(100))
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Delay(1);
+        }
+
+        // The last step's batch, on a busy machine.
+        await Task.Delay(100);
+    }
+
+    private static StaticConfig Config(params (string Cluster, string[] Destinations)[] clusters)
+        => new([.. clusters.Select(cluster => new ClusterConfig
+        {
+            ClusterId = cluster.Cluster,
+            Destinations = cluster.Destinations.ToDictionary(id => id, id => new DestinationConfig { Address = $"http://{id}" }),
+        })]);
+
+    private sealed class StaticConfig(IReadOnlyList<ClusterConfig> clusters) : IProxyConfig
+    {
+        public IReadOnlyList<RouteConfig> Routes => [];
+
+        public IReadOnlyList<ClusterConfig> Clusters => clusters;
+
+        public IChangeToken ChangeToken { get; } = new CancellationChangeToken(CancellationToken.None);
+    }
+}
