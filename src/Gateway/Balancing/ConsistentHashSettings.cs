@@ -98,7 +98,7 @@ internal sealed class ConsistentHashSettings
         return (source.Value, name);
     }
 
-    /// <summary>The request's key as a 64-bit hash (no allocation for a header, a query value or an address).</summary>
+    /// <summary>The request's key as a 64-bit hash (no allocation for a header or an address; a query or cookie key parses those once per request).</summary>
     public ulong HashOf(HttpContext context)
     {
         var value = Source switch

@@ -11,7 +11,9 @@ namespace Gateway.Drain;
 /// across a window (<see cref="DrainOptions.DestinationWindow"/>, or the cluster's <c>Gateway.DrainWindow</c>) with the
 /// pod drain's stratified schedule (<see cref="DrainSchedule"/>), the backend told first
 /// (<see cref="SessionEnds.DestinationDrain"/>). The backend pod needs no drain logic of its own, and its clients do
-/// not reconnect all at once. A destination that comes back before its window ends stops its drain.
+/// not reconnect all at once. A destination that comes back (same id, same address) before its window ends stops its
+/// drain; one whose address changed under the same id left (its old backend is gone) and is drained. A cluster's
+/// <c>Gateway.DrainWindow</c> = <c>off</c> leaves sessions on a removed destination until its backend ends them.
 /// </summary>
 /// <remarks>
 /// YARP tells every <see cref="IConfigChangeListener"/> of each applied configuration; the destinations are compared
@@ -20,11 +22,16 @@ namespace Gateway.Drain;
 /// </remarks>
 internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposable
 {
-    /// <summary>Cluster metadata: the window of a destination drain in this cluster (<c>00:00:20</c>).</summary>
+    /// <summary>Cluster metadata: the window of a destination drain in this cluster (<c>00:00:20</c>), or <c>off</c>.</summary>
     public const string WindowMetadata = "Gateway.DrainWindow";
 
+    /// <summary>In <see cref="WindowMetadata"/>: no destination drain in this cluster.</summary>
+    public const string Off = "off";
+
+    private static readonly TimeSpan MaxWindow = TimeSpan.FromHours(1);
+
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string Cluster, string Destination), CancellationTokenSource> _running = [];
+    private readonly Dictionary<(string Cluster, string Destination), (CancellationTokenSource Cancel, string? Address)> _running = [];
     private readonly SessionRegistry _registry;
     private readonly DrainOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -39,8 +46,8 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         _logger = logger;
     }
 
-    /// <summary>The window a destination drain of <paramref name="cluster"/> uses, or an error for its metadata.</summary>
-    public static TimeSpan WindowOf(ClusterConfig cluster, TimeSpan defaultWindow, out string? error)
+    /// <summary>The window a destination drain of <paramref name="cluster"/> uses (null: off), or an error for its metadata.</summary>
+    public static TimeSpan? WindowOf(ClusterConfig cluster, TimeSpan defaultWindow, out string? error)
     {
         error = null;
         if (cluster.Metadata is null || !cluster.Metadata.TryGetValue(WindowMetadata, out var text))
@@ -48,12 +55,17 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             return defaultWindow;
         }
 
-        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var window) && window >= TimeSpan.Zero && window <= TimeSpan.FromHours(1))
+        if (string.Equals(text.Trim(), Off, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var window) && window >= TimeSpan.Zero && window <= MaxWindow)
         {
             return window;
         }
 
-        error = $"metadata '{WindowMetadata}' = '{text}' is not a time span between 00:00:00 and 01:00:00.";
+        error = $"metadata '{WindowMetadata}' = '{text}' is neither 'off' nor a time span between 00:00:00 and {MaxWindow:c}.";
         return defaultWindow;
     }
 
@@ -66,25 +78,28 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         }
 
         var removed = new List<(string Cluster, string Destination, TimeSpan Window, CancellationTokenSource Cancel)>();
+        var back = new List<CancellationTokenSource>();
         lock (_lock)
         {
-            foreach (var (pair, cancel) in _running.Where(entry => Has(current, entry.Key.Cluster, entry.Key.Destination)).ToList())
+            foreach (var (pair, running) in _running.Where(entry => Has(current, entry.Key.Cluster, entry.Key.Destination, entry.Value.Address)).ToList())
             {
                 // Back before its window ended: the sessions still open stay.
-                cancel.Cancel();
+                back.Add(running.Cancel);
                 _running.Remove(pair);
                 Log.Stopped(_logger, pair.Destination, pair.Cluster);
             }
 
             foreach (var (clusterId, cluster) in _clusters)
             {
-                foreach (var destination in cluster.Destinations?.Keys ?? Enumerable.Empty<string>())
+                foreach (var (destination, config) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
                 {
-                    if (!Has(current, clusterId, destination) && !_running.ContainsKey((clusterId, destination)))
+                    if (!Has(current, clusterId, destination, config.Address)
+                        && !_running.ContainsKey((clusterId, destination))
+                        && WindowOf(cluster, _options.DestinationWindow, out _) is { } window)
                     {
                         var cancel = new CancellationTokenSource();
-                        _running[(clusterId, destination)] = cancel;
-                        removed.Add((clusterId, destination, WindowOf(cluster, _options.DestinationWindow, out _), cancel));
+                        _running[(clusterId, destination)] = (cancel, config.Address);
+                        removed.Add((clusterId, destination, window, cancel));
                     }
                 }
             }
@@ -92,6 +107,8 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             _clusters = current;
         }
 
+        // Outside the lock: a cancelled drain's continuation may run inline and take the lock to leave _running.
+        back.ForEach(static cancel => cancel.Cancel());
         foreach (var (cluster, destination, window, cancel) in removed)
         {
             _ = DrainAsync(cluster, destination, window, cancel);
@@ -112,22 +129,27 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
 
     public void Dispose()
     {
+        List<CancellationTokenSource> running;
         lock (_lock)
         {
-            foreach (var cancel in _running.Values)
-            {
-                cancel.Cancel();
-            }
-
+            running = [.. _running.Values.Select(static entry => entry.Cancel)];
             _running.Clear();
         }
+
+        running.ForEach(static cancel => cancel.Cancel());
     }
 
-    private static bool Has(Dictionary<string, ClusterConfig> clusters, string cluster, string destination)
-        => clusters.TryGetValue(cluster, out var config) && config.Destinations is { } destinations && destinations.ContainsKey(destination);
+    /// <summary>Whether the cluster still has the destination, at the same address (a new address is a new backend).</summary>
+    private static bool Has(Dictionary<string, ClusterConfig> clusters, string cluster, string destination, string? address)
+        => clusters.TryGetValue(cluster, out var config)
+            && config.Destinations is { } destinations
+            && destinations.TryGetValue(destination, out var current)
+            && string.Equals(current.Address, address, StringComparison.OrdinalIgnoreCase);
 
     private async Task DrainAsync(string cluster, string destination, TimeSpan window, CancellationTokenSource cancel)
     {
+        // Off YARP's configuration thread: the walk below reads every session.
+        await Task.Yield();
         var started = _timeProvider.GetTimestamp();
         var told = 0;
         try
@@ -167,13 +189,17 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         }
         catch (OperationCanceledException)
         {
-            // The destination came back (logged there), or the gateway is stopping (the pod drain takes over).
+            // The destination came back (logged there), or the gateway's services are being disposed.
+        }
+        catch (Exception exception)
+        {
+            Log.Failed(_logger, exception, destination, cluster, told);
         }
         finally
         {
             lock (_lock)
             {
-                if (_running.TryGetValue((cluster, destination), out var current) && current == cancel)
+                if (_running.TryGetValue((cluster, destination), out var current) && current.Cancel == cancel)
                 {
                     _running.Remove((cluster, destination));
                 }
@@ -187,8 +213,13 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         => _registry.Sessions.Where(session => string.Equals(session.ClusterId, cluster, StringComparison.OrdinalIgnoreCase)
             && string.Equals(session.DestinationId, destination, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// Begins the session's close, unless it is already ending: ended, closing for another reason, or a peer's close
+    /// already under way (its close frames are relayed; a 1012 after them would be a frame after a close).
+    /// </summary>
     private int Close(Session session)
-        => !session.HasEnded && session.BeginClose(SessionCloseReason.DestinationDrain, _timeProvider.GetTimestamp()) ? 1 : 0;
+        => !session.HasEnded && session.BackendCloseStatus is null && session.ClientCloseStatus is null
+            && session.BeginClose(SessionCloseReason.DestinationDrain, _timeProvider.GetTimestamp()) ? 1 : 0;
 
     private static partial class Log
     {
@@ -200,5 +231,8 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
 
         [LoggerMessage(12, LogLevel.Information, "Destination {DestinationId} is back in cluster {ClusterId}: its drain stops; its sessions still open stay.", EventName = "DestinationDrainStopped")]
         public static partial void Stopped(ILogger logger, string destinationId, string clusterId);
+
+        [LoggerMessage(13, LogLevel.Error, "Destination drain of {DestinationId} in cluster {ClusterId} failed after {Told} sessions were told to go; the rest stay until their backend ends them.", EventName = "DestinationDrainFailed")]
+        public static partial void Failed(ILogger logger, Exception exception, string destinationId, string clusterId, int told);
     }
 }

@@ -534,7 +534,8 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 break;
             case SessionCloseOrder.BackendFirstThenClient:
                 _session.MarkGoingAway();
-                if (!_session.ClientGone)
+                // Not once the backend's close has gone to the client: nothing may follow a close frame.
+                if (!_session.ClientGone && _session.BackendCloseStatus is null)
                 {
                     Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
                 }
@@ -543,7 +544,7 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 break;
             case SessionCloseOrder.BackendThenClient:
                 _session.EndClientStream();
-                if (!_session.ClientGone)
+                if (!_session.ClientGone && _session.BackendCloseStatus is null)
                 {
                     Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
                 }

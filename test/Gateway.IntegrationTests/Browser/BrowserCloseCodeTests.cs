@@ -60,13 +60,15 @@ public sealed class BrowserCloseCodeTests
         settings.Route("down", "/down", cluster);
         BrowserFacing(settings, settings.Route("browser", "/browser", cluster));
         await using var gateway = await GatewayInstance.StartAsync(settings);
+        // The page first: the retry hint counts down from the moment the breaker opens, and a browser's first start
+        // on a loaded machine can take seconds.
+        await using var page = await _chromium.OpenPageAsync(Origin);
         for (var i = 0; i < 2; i++)
         {
             Assert.Equal(System.Net.HttpStatusCode.BadGateway, (await WebSocketClient.FailedUpgradeAsync(gateway.Ws("/down"))).Status);
         }
 
         await Eventually.EqualAsync(1.0, async () => (await gateway.MetricsAsync()).Sum("gateway_breaker_state", ("cluster", cluster), ("state", "open")));
-        await using var page = await _chromium.OpenPageAsync(Origin);
 
         var failed = await page.OpenAsync(gateway.Ws("/browser/x"));
 
@@ -100,7 +102,7 @@ public sealed class BrowserCloseCodeTests
             Assert.Equal("b", await page.EchoAsync(retired, "b"));
 
             // A rollout replaces the second cluster's destination (d1 leaves, d2 comes); d1's open session stays
-            // until its process goes.
+            // until its process goes (the cluster's destination drain is off, so the 1012 below is the backend loss's).
             WriteDestinations(file, doomed.Address, ("d2", survivor.Address));
             await Eventually.EqualAsync(true, async () =>
             {
@@ -113,6 +115,7 @@ public sealed class BrowserCloseCodeTests
 
             Assert.Equal(new SocketClose { Code = 1011, Reason = "backend connection lost", WasClean = true }, await page.ClosedAsync(crashed));
             Assert.Equal(new SocketClose { Code = 1012, Reason = "service restart", WasClean = true }, await page.ClosedAsync(retired));
+            await Eventually.EqualAsync(2.0, async () => (await gateway.MetricsAsync()).Sum("gateway_sessions_closed_total", ("reason", "backend_lost")));
         }
         finally
         {
@@ -155,7 +158,7 @@ public sealed class BrowserCloseCodeTests
         => File.WriteAllText(file, $$"""
             { "ReverseProxy": { "Clusters": {
                 "crash": { "Destinations": { "d1": { "Address": "{{crash}}" } } },
-                "retire": { "Destinations": { "{{retire.Id}}": { "Address": "{{retire.Address}}" } } } } } }
+                "retire": { "Metadata": { "Gateway.DrainWindow": "off" }, "Destinations": { "{{retire.Id}}": { "Address": "{{retire.Address}}" } } } } } }
             """);
 
     private static void BrowserFacing(GatewaySettings settings, string route)

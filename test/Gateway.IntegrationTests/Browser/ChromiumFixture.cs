@@ -63,13 +63,23 @@ public sealed class ChromiumFixture : IAsyncLifetime
             if (_browser is null)
             {
                 var executable = ExternalTool.Find("chromium") ?? throw new InvalidOperationException("chromium is not installed (.ci/run installs it).");
-                _playwright = await Playwright.CreateAsync();
-                _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+                _playwright ??= await Playwright.CreateAsync();
+                try
                 {
-                    ExecutablePath = executable,
-                    Headless = true,
-                    Args = Flags,
-                });
+                    _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+                    {
+                        ExecutablePath = executable,
+                        Headless = true,
+                        Args = Flags,
+                    });
+                }
+                catch
+                {
+                    // No driver process left behind, and the next test tries afresh.
+                    _playwright.Dispose();
+                    _playwright = null;
+                    throw;
+                }
             }
 
             return _browser;

@@ -32,10 +32,11 @@ public sealed class DestinationDrainTests : IDisposable
         _drain.ConfigurationApplied([Config(("c", ["d2", "d3"]), ("other", ["d1"]))]);
         await AdvanceAsync(Window / 2);
 
+        await UntilAsync(() => Draining(leaving) >= 40);
         Assert.InRange(Draining(leaving), 40, 60);
         await AdvanceAsync(Window / 2 + TimeSpan.FromSeconds(1));
 
-        Assert.Equal(100, Draining(leaving));
+        await UntilAsync(() => Draining(leaving) == 100);
         Assert.Equal(0, Draining(staying));
         Assert.Equal(0, Draining(sameIdElsewhere));
     }
@@ -47,6 +48,7 @@ public sealed class DestinationDrainTests : IDisposable
         var sessions = Open("c", "d1", 100);
         _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
         await AdvanceAsync(Window / 4);
+        await UntilAsync(() => Draining(sessions) >= 15);
         var closedBefore = Draining(sessions);
         Assert.InRange(closedBefore, 15, 35);
 
@@ -74,18 +76,62 @@ public sealed class DestinationDrainTests : IDisposable
         _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
         await AdvanceAsync(TimeSpan.FromSeconds(3));
 
-        Assert.Equal(10, Draining(sessions));
+        await UntilAsync(() => Draining(sessions) == 10);
+    }
+
+    [Fact]
+    public async Task SameIdNewAddress_IsANewBackend_TheOldOnesSessionsAreDrained()
+    {
+        _drain.ConfigurationApplied([Config(("c", ["d1"]))]);
+        var sessions = Open("c", "d1", 10);
+
+        _drain.ConfigurationApplied([new StaticConfig([new ClusterConfig { ClusterId = "c", Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://elsewhere" } } }])]);
+        await AdvanceAsync(Window + TimeSpan.FromSeconds(1));
+
+        await UntilAsync(() => Draining(sessions) == 10);
+    }
+
+    [Fact]
+    public async Task DrainWindowOff_LeavesTheSessions()
+    {
+        _drain.ConfigurationApplied([new StaticConfig([new ClusterConfig
+        {
+            ClusterId = "c",
+            Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://d1" } },
+            Metadata = new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = "off" },
+        }])]);
+        var sessions = Open("c", "d1", 10);
+
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(Window * 2);
+
+        Assert.Equal(0, Draining(sessions));
+    }
+
+    [Fact]
+    public async Task SessionWhosePeerIsClosing_IsLeftToThatClose()
+    {
+        _drain.ConfigurationApplied([Config(("c", ["d1"]))]);
+        var sessions = Open("c", "d1", 2);
+        sessions[0].RecordBackendClose(1000);
+        sessions[1].RecordClientClose(1000);
+
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(Window + TimeSpan.FromSeconds(1));
+
+        Assert.Equal(0, Draining(sessions));
     }
 
     [Theory]
     [InlineData(null, 20)]
     [InlineData("00:01:00", 60)]
     [InlineData("00:00:00", 0)]
-    public void WindowOf_MetadataOrDefault(string? metadata, int seconds)
+    [InlineData("Off", null)]
+    public void WindowOf_MetadataOrDefault_IsThatWindow(string? metadata, int? seconds)
     {
         var cluster = new ClusterConfig { ClusterId = "c", Metadata = metadata is null ? null : new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = metadata } };
 
-        Assert.Equal(TimeSpan.FromSeconds(seconds), DestinationDrain.WindowOf(cluster, Window, out var error));
+        Assert.Equal(seconds is { } value ? TimeSpan.FromSeconds(value) : null, DestinationDrain.WindowOf(cluster, Window, out var error));
         Assert.Null(error);
     }
 
@@ -98,7 +144,7 @@ public sealed class DestinationDrainTests : IDisposable
         var cluster = new ClusterConfig { ClusterId = "c", Metadata = new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = metadata } };
 
         Assert.Equal(Window, DestinationDrain.WindowOf(cluster, Window, out var error));
-        Assert.Contains(DestinationDrain.WindowMetadata, error, StringComparison.Ordinal);
+        Assert.Contains(DestinationDrain.WindowMetadata, error!, StringComparison.Ordinal);
     }
 
     public void Dispose() => _drain.Dispose();
@@ -108,6 +154,18 @@ public sealed class DestinationDrainTests : IDisposable
     private List<Session> Open(string cluster, string destination, int count)
         => [.. Enumerable.Range(0, count).Select(_ => _registry.Open(new SessionStartInfo("r", cluster, destination, System.Net.IPAddress.Loopback, 1, SessionProtocol.Http11Upgrade)))];
 
+    /// <summary>Waits (real time, at most 10 s) for the drain's continuations, which xUnit's context runs on its own schedule.</summary>
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
     /// <summary>Moves the clock in small steps, letting the drain's loop run after each.</summary>
     private async Task AdvanceAsync(TimeSpan by)
     {
@@ -116,9 +174,6 @@ public sealed class DestinationDrainTests : IDisposable
             _time.Advance(TimeSpan.FromMilliseconds(100));
             await Task.Delay(1);
         }
-
-        // The last step's batch, on a busy machine.
-        await Task.Delay(100);
     }
 
     private static StaticConfig Config(params (string Cluster, string[] Destinations)[] clusters)
