@@ -34,16 +34,21 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
     private readonly Dictionary<(string Cluster, string Destination), (CancellationTokenSource Cancel, string? Address)> _running = [];
     private readonly SessionRegistry _registry;
     private readonly DrainOptions _options;
+    private readonly TimeSpan _latePeriod;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<DestinationDrain> _logger;
     private Dictionary<string, ClusterConfig> _clusters = new(StringComparer.OrdinalIgnoreCase);
+    private int _runningCount;
 
-    public DestinationDrain(SessionRegistry registry, IOptions<DrainOptions> options, TimeProvider timeProvider, ILogger<DestinationDrain> logger)
+    /// <param name="proxy">Its <c>RequestTimeout</c> bounds an upgrade's handshake: how long after the window a session can still open on the destination.</param>
+    public DestinationDrain(SessionRegistry registry, IOptions<DrainOptions> options, IOptions<Proxy.ProxyOptions> proxy, TimeProvider timeProvider, ILogger<DestinationDrain> logger)
     {
         _registry = registry;
         _options = options.Value;
+        _latePeriod = proxy.Value.RequestTimeout;
         _timeProvider = timeProvider;
         _logger = logger;
+        registry.Opened += OnOpened;
     }
 
     /// <summary>The window a destination drain of <paramref name="cluster"/> uses (null: off), or an error for its metadata.</summary>
@@ -105,6 +110,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             }
 
             _clusters = current;
+            Volatile.Write(ref _runningCount, _running.Count);
         }
 
         // Outside the lock: a cancelled drain's continuation may run inline and take the lock to leave _running.
@@ -134,6 +140,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         {
             running = [.. _running.Values.Select(static entry => entry.Cancel)];
             _running.Clear();
+            Volatile.Write(ref _runningCount, 0);
         }
 
         running.ForEach(static cancel => cancel.Cancel());
@@ -179,13 +186,19 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
                 }
             }
 
-            // Upgrades to the destination that were under way when the configuration changed.
+            // Upgrades to the destination that were under way when the configuration changed: those open now, and
+            // (OnOpened, while the entry stays) those that open until a handshake's longest time after the change.
             foreach (var late in SessionsOn(cluster, destination))
             {
                 told += Close(late);
             }
 
             Log.Completed(_logger, destination, cluster, told, _timeProvider.GetElapsedTime(started).TotalSeconds);
+            var lateUntil = (window > _latePeriod ? window : _latePeriod) - _timeProvider.GetElapsedTime(started);
+            if (lateUntil > TimeSpan.Zero)
+            {
+                await Task.Delay(lateUntil, _timeProvider, cancel.Token);
+            }
         }
         catch (OperationCanceledException)
         {
@@ -202,10 +215,31 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
                 if (_running.TryGetValue((cluster, destination), out var current) && current.Cancel == cancel)
                 {
                     _running.Remove((cluster, destination));
+                    Volatile.Write(ref _runningCount, _running.Count);
                 }
             }
 
             cancel.Dispose();
+        }
+    }
+
+    /// <summary>A session that opens on a destination being drained (its upgrade chose it before the change) goes at once.</summary>
+    private void OnOpened(Session session)
+    {
+        if (Volatile.Read(ref _runningCount) == 0 || session.DestinationId is not { } destination)
+        {
+            return;
+        }
+
+        bool draining;
+        lock (_lock)
+        {
+            draining = _running.ContainsKey((session.ClusterId, destination));
+        }
+
+        if (draining)
+        {
+            Close(session);
         }
     }
 

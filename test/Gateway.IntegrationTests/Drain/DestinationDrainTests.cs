@@ -8,7 +8,8 @@ namespace Gateway.IntegrationTests.Drain;
 /// <summary>
 /// Issue 16, item 3: a destination that leaves its cluster's configuration (a reload, as an endpoints change would
 /// be) has its sessions closed 1012 across the destination drain window, each backend connection told first; the
-/// clients reconnect to the remaining destination; other clusters' sessions are not touched.
+/// clients reconnect to the remaining destination; other clusters' sessions are not touched. Clients over HTTP/1.1
+/// (the lean path) and h2c (the YARP path).
 /// </summary>
 public sealed class DestinationDrainTests : IAsyncDisposable
 {
@@ -16,8 +17,10 @@ public sealed class DestinationDrainTests : IAsyncDisposable
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(8);
     private readonly string _file = Path.Combine(Path.GetTempPath(), $"gateway-destination-drain-{Guid.NewGuid():N}.json");
 
-    [Fact]
-    public async Task RemovedDestination_SessionsClosed1012AcrossTheWindow_BackendFirst_ReconnectElsewhere()
+    [Theory]
+    [InlineData(ClientProtocol.Http11)]
+    [InlineData(ClientProtocol.H2c)]
+    public async Task RemovedDestination_SessionsClosed1012AcrossTheWindow_BackendFirst_ReconnectElsewhere(ClientProtocol protocol)
     {
         await using var leaving = await EchoBackend.StartAsync();
         await using var arriving = await EchoBackend.StartAsync();
@@ -28,12 +31,14 @@ public sealed class DestinationDrainTests : IAsyncDisposable
         settings.Route("other", "/other", "other");
         settings["Gateway:Drain:DestinationWindow"] = Window.ToString("c");
         settings["Gateway:Drain:BatchInterval"] = "00:00:00.100";
+        // The h2c clients share one connection: room for all their streams.
+        settings["Gateway:Server:Limits:MaxStreamsPerConnection"] = "1000";
         await using var gateway = await GatewayInstance.StartAsync(settings, configure: config => config.AddJsonFile(_file, optional: false, reloadOnChange: true));
 
         var clients = new ClientWebSocket[Sessions];
         for (var i = 0; i < Sessions; i++)
         {
-            clients[i] = await WebSocketClient.ConnectAsync(gateway.Ws($"/rooms/x?id=r{i}"));
+            clients[i] = await ConnectAsync(gateway, $"/rooms/x?id=r{i}", protocol);
         }
 
         var others = new ClientWebSocket[10];
@@ -66,7 +71,7 @@ public sealed class DestinationDrainTests : IAsyncDisposable
         for (var i = 0; i < Sessions; i++)
         {
             clients[i].Dispose();
-            clients[i] = await WebSocketClient.ConnectAsync(gateway.Ws($"/rooms/x?id=again{i}"));
+            clients[i] = await ConnectAsync(gateway, $"/rooms/x?id=again{i}", protocol);
         }
 
         Assert.Equal(Sessions, arriving.ActiveSessions);
@@ -83,6 +88,9 @@ public sealed class DestinationDrainTests : IAsyncDisposable
             socket.Dispose();
         }
     }
+
+    private static Task<ClientWebSocket> ConnectAsync(GatewayInstance gateway, string pathAndQuery, ClientProtocol protocol)
+        => WebSocketClient.ConnectAsync(new Uri(protocol == ClientProtocol.H2c ? gateway.H2cWs : gateway.PublicWs, pathAndQuery), protocol);
 
     public ValueTask DisposeAsync()
     {

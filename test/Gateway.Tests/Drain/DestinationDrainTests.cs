@@ -11,6 +11,7 @@ namespace Gateway.Tests.Drain;
 public sealed class DestinationDrainTests : IDisposable
 {
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan LatePeriod = TimeSpan.FromSeconds(30);
     private readonly ManualTimeProvider _time = new();
     private readonly SessionRegistry _registry;
     private readonly DestinationDrain _drain;
@@ -18,7 +19,12 @@ public sealed class DestinationDrainTests : IDisposable
     public DestinationDrainTests()
     {
         _registry = TestServices.Registry(_time);
-        _drain = new DestinationDrain(_registry, Microsoft.Extensions.Options.Options.Create(new DrainOptions { DestinationWindow = Window, BatchInterval = TimeSpan.FromMilliseconds(100) }), _time, NullLogger<DestinationDrain>.Instance);
+        _drain = new DestinationDrain(
+            _registry,
+            Microsoft.Extensions.Options.Options.Create(new DrainOptions { DestinationWindow = Window, BatchInterval = TimeSpan.FromMilliseconds(100) }),
+            Microsoft.Extensions.Options.Options.Create(new Gateway.Proxy.ProxyOptions { RequestTimeout = LatePeriod }),
+            _time,
+            NullLogger<DestinationDrain>.Instance);
     }
 
     [Fact]
@@ -89,6 +95,25 @@ public sealed class DestinationDrainTests : IDisposable
         await AdvanceAsync(Window + TimeSpan.FromSeconds(1));
 
         await UntilAsync(() => Draining(sessions) == 10);
+    }
+
+    [Fact]
+    public async Task SessionOpeningOnTheDrainedDestinationLater_GoesAtOnce_UntilAHandshakesLongestTimeHasPassed()
+    {
+        _drain.ConfigurationApplied([Config(("c", ["d1", "d2"]))]);
+        Open("c", "d1", 1);
+        _drain.ConfigurationApplied([Config(("c", ["d2"]))]);
+        await AdvanceAsync(Window + TimeSpan.FromSeconds(1));
+
+        // Its upgrade chose d1 before the change and completed after the window.
+        var late = Open("c", "d1", 1);
+        Assert.Equal(1, Draining(late));
+        var elsewhere = Open("c", "d2", 1);
+        Assert.Equal(0, Draining(elsewhere));
+
+        // A handshake's longest time (30 s here) after the change, nothing can still be under way.
+        await AdvanceAsync(LatePeriod - Window);
+        await UntilAsync(() => Draining(Open("c", "d1", 1)) == 0);
     }
 
     [Fact]
