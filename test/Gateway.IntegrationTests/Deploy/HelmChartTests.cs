@@ -68,10 +68,12 @@ public sealed class HelmChartTests
         if (values == "defaults")
         {
             Assert.Equal((5 + 30 + 5 + 10, 0), (grace, preStop));
+            Assert.Equal(new Gateway.Drain.DrainOptions().DestinationWindow, TimeSpan.Parse(env["Gateway__Drain__DestinationWindow"]!, System.Globalization.CultureInfo.InvariantCulture));
         }
         else
         {
             Assert.Equal((180, 5, TimeSpan.FromSeconds(15), TimeSpan.FromMinutes(2)), (grace, preStop, delay, window));
+            Assert.Equal(TimeSpan.FromSeconds(25), TimeSpan.Parse(env["Gateway__Drain__DestinationWindow"]!, System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 
