@@ -82,7 +82,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             current[cluster.ClusterId] = cluster;
         }
 
-        var removed = new List<(string Cluster, string Destination, TimeSpan Window, CancellationTokenSource Cancel)>();
+        var removed = new List<(string Cluster, string Destination, string? Address, TimeSpan Window, CancellationTokenSource Cancel)>();
         var back = new List<CancellationTokenSource>();
         lock (_lock)
         {
@@ -104,7 +104,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
                     {
                         var cancel = new CancellationTokenSource();
                         _running[(clusterId, destination)] = (cancel, config.Address);
-                        removed.Add((clusterId, destination, window, cancel));
+                        removed.Add((clusterId, destination, config.Address, window, cancel));
                     }
                 }
             }
@@ -115,9 +115,9 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
 
         // Outside the lock: a cancelled drain's continuation may run inline and take the lock to leave _running.
         back.ForEach(static cancel => cancel.Cancel());
-        foreach (var (cluster, destination, window, cancel) in removed)
+        foreach (var (cluster, destination, address, window, cancel) in removed)
         {
-            _ = DrainAsync(cluster, destination, window, cancel);
+            _ = DrainAsync(cluster, destination, address, window, cancel);
         }
     }
 
@@ -153,7 +153,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             && destinations.TryGetValue(destination, out var current)
             && string.Equals(current.Address, address, StringComparison.OrdinalIgnoreCase);
 
-    private async Task DrainAsync(string cluster, string destination, TimeSpan window, CancellationTokenSource cancel)
+    private async Task DrainAsync(string cluster, string destination, string? address, TimeSpan window, CancellationTokenSource cancel)
     {
         // Off YARP's configuration thread: the walk below reads every session.
         await Task.Yield();
@@ -161,7 +161,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         var told = 0;
         try
         {
-            var sessions = SessionsOn(cluster, destination).ToArray();
+            var sessions = SessionsOn(cluster, destination, address).ToArray();
             Log.Started(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
             Random.Shared.Shuffle(sessions);
             var offsets = new TimeSpan[sessions.Length];
@@ -188,7 +188,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
 
             // Upgrades to the destination that were under way when the configuration changed: those open now, and
             // (OnOpened, while the entry stays) those that open until a handshake's longest time after the change.
-            foreach (var late in SessionsOn(cluster, destination))
+            foreach (var late in SessionsOn(cluster, destination, address))
             {
                 told += Close(late);
             }
@@ -234,7 +234,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         bool draining;
         lock (_lock)
         {
-            draining = _running.ContainsKey((session.ClusterId, destination));
+            draining = _running.TryGetValue((session.ClusterId, destination), out var running) && SameAddress(session, running.Address);
         }
 
         if (draining)
@@ -243,9 +243,15 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         }
     }
 
-    private IEnumerable<Session> SessionsOn(string cluster, string destination)
+    /// <summary>The sessions on the removed destination: its id, and its old address (not the same id's new backend).</summary>
+    private IEnumerable<Session> SessionsOn(string cluster, string destination, string? address)
         => _registry.Sessions.Where(session => string.Equals(session.ClusterId, cluster, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(session.DestinationId, destination, StringComparison.OrdinalIgnoreCase));
+            && string.Equals(session.DestinationId, destination, StringComparison.OrdinalIgnoreCase)
+            && SameAddress(session, address));
+
+    /// <summary>A session whose address is not known (opened without one) counts as on the destination.</summary>
+    private static bool SameAddress(Session session, string? address)
+        => session.DestinationAddress is not { } opened || address is null || string.Equals(opened, address, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Begins the session's close, unless it is already ending: ended, closing for another reason, or a peer's close

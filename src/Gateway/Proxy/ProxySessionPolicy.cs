@@ -34,7 +34,8 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             cluster?.ClusterId ?? "",
             proxy.ProxiedDestination?.DestinationId,
             context.Features.Get<ResilienceFeature>()?.Degraded == true,
-            _policies.For(proxy.Route.Config, cluster));
+            _policies.For(proxy.Route.Config, cluster),
+            proxy.ProxiedDestination?.Model.Config.Address);
     }
 
     public SessionCloseReason ReasonFor(Session session, RelayFault fault) => Judge(session, fault);
@@ -108,6 +109,7 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
         }
 
         return !cluster.Destinations.TryGetValue(destinationId, out var destination)
-            || destination.Health.Active == DestinationHealth.Unhealthy;
+            || destination.Health.Active == DestinationHealth.Unhealthy
+            || (session.DestinationAddress is { } address && !string.Equals(destination.Model.Config.Address, address, StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -2,4 +2,4 @@ using Gateway.Sessions;
 
 namespace Gateway.Proxy;
 
-internal readonly record struct SessionTarget(string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy? Policy = null);
+internal readonly record struct SessionTarget(string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy? Policy = null, string? DestinationAddress = null);

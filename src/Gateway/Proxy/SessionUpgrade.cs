@@ -82,7 +82,8 @@ internal sealed class SessionUpgrade : IRelayEndHandler, ISessionUpgradeFeature
             _protocol,
             target.Degraded,
             target.Policy,
-            LeanBackend is not null ? SessionPath.Lean : SessionPath.Yarp));
+            LeanBackend is not null ? SessionPath.Lean : SessionPath.Yarp,
+            target.DestinationAddress));
         if (LeanBackend?.Take() is { } backend)
         {
             // Kestrel has written the 101; the HTTP layer lets go of the connection when this request returns.

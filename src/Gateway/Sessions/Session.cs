@@ -84,6 +84,8 @@ internal sealed class Session
 
     public string? DestinationId => _binding.DestinationId;
 
+    public string? DestinationAddress => _binding.DestinationAddress;
+
     public IPAddress? ClientAddress { get; }
 
     public int ClientPort { get; }

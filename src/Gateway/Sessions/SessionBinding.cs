@@ -17,6 +17,7 @@ internal sealed class SessionBinding
         RouteId = key.RouteId;
         ClusterId = key.ClusterId;
         DestinationId = key.DestinationId;
+        DestinationAddress = key.DestinationAddress;
         Degraded = key.Degraded;
         Policy = key.Policy;
     }
@@ -27,13 +28,16 @@ internal sealed class SessionBinding
 
     public string? DestinationId { get; }
 
+    /// <summary>The destination's address when the session opened: the same id at another address later is another backend.</summary>
+    public string? DestinationAddress { get; }
+
     public bool Degraded { get; }
 
     public SessionRoutePolicy Policy { get; }
 
     public static SessionBinding Of(in SessionStartInfo info)
     {
-        var key = new Key(info.RouteId, info.ClusterId, info.DestinationId, info.Degraded, info.Policy ?? SessionRoutePolicy.Default);
+        var key = new Key(info.RouteId, info.ClusterId, info.DestinationId, info.DestinationAddress, info.Degraded, info.Policy ?? SessionRoutePolicy.Default);
         if (Shared.TryGetValue(key, out var binding))
         {
             return binding;
@@ -47,5 +51,5 @@ internal sealed class SessionBinding
         return Shared.GetOrAdd(key, static key => new SessionBinding(key));
     }
 
-    private readonly record struct Key(string RouteId, string ClusterId, string? DestinationId, bool Degraded, SessionRoutePolicy Policy);
+    private readonly record struct Key(string RouteId, string ClusterId, string? DestinationId, string? DestinationAddress, bool Degraded, SessionRoutePolicy Policy);
 }

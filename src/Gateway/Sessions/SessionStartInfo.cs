@@ -12,4 +12,5 @@ internal readonly record struct SessionStartInfo(
     SessionProtocol Protocol,
     bool Degraded = false,
     SessionRoutePolicy? Policy = null,
-    SessionPath Path = SessionPath.Yarp);
+    SessionPath Path = SessionPath.Yarp,
+    string? DestinationAddress = null);

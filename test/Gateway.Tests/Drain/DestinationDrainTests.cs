@@ -75,7 +75,7 @@ public sealed class DestinationDrainTests : IDisposable
         var quick = new ClusterConfig
         {
             ClusterId = "c",
-            Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://a" }, ["d2"] = new() { Address = "http://b" } },
+            Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://d1" }, ["d2"] = new() { Address = "http://d2" } },
             Metadata = new Dictionary<string, string> { [DestinationDrain.WindowMetadata] = "00:00:02" },
         };
         _drain.ConfigurationApplied([new StaticConfig([quick])]);
@@ -92,9 +92,13 @@ public sealed class DestinationDrainTests : IDisposable
         var sessions = Open("c", "d1", 10);
 
         _drain.ConfigurationApplied([new StaticConfig([new ClusterConfig { ClusterId = "c", Destinations = new Dictionary<string, DestinationConfig> { ["d1"] = new() { Address = "http://elsewhere" } } }])]);
+        // A session of the new backend, opened during the window, is not the old one's.
+        var newBackend = Open("c", "d1", 5, "http://elsewhere");
         await AdvanceAsync(Window + TimeSpan.FromSeconds(1));
 
         await UntilAsync(() => Draining(sessions) == 10);
+        Assert.Equal(0, Draining(newBackend));
+        Assert.Equal(0, Draining(Open("c", "d1", 1, "http://elsewhere")));
     }
 
     [Fact]
@@ -176,8 +180,9 @@ public sealed class DestinationDrainTests : IDisposable
 
     private static int Draining(IEnumerable<Session> sessions) => sessions.Count(session => session.GatewayCloseReason == SessionCloseReason.DestinationDrain);
 
-    private List<Session> Open(string cluster, string destination, int count)
-        => [.. Enumerable.Range(0, count).Select(_ => _registry.Open(new SessionStartInfo("r", cluster, destination, System.Net.IPAddress.Loopback, 1, SessionProtocol.Http11Upgrade)))];
+    /// <summary>Sessions on a destination, at the address <see cref="Config"/> gives it unless told otherwise.</summary>
+    private List<Session> Open(string cluster, string destination, int count, string? address = null)
+        => [.. Enumerable.Range(0, count).Select(_ => _registry.Open(new SessionStartInfo("r", cluster, destination, System.Net.IPAddress.Loopback, 1, SessionProtocol.Http11Upgrade, DestinationAddress: address ?? $"http://{destination}")))];
 
     /// <summary>Waits (real time, at most 10 s) for the drain's continuations, which xUnit's context runs on its own schedule.</summary>
     private static async Task UntilAsync(Func<bool> condition)
