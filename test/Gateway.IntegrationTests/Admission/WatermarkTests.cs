@@ -77,9 +77,12 @@ public sealed class WatermarkTests : IAsyncLifetime
             Assert.Equal(2, await LevelAsync());
 
             // Level changes are logged at most once a second; a change held back is reported by the ticker, so
-            // the log ends on the level in force (4 sessions: High), whatever happened in between.
+            // the log ends on the level in force (4 sessions: High), whatever happened in between. Its session count
+            // is the one at that change: the close from 6 to 5 may have logged "to High: 5 sessions", and the dip
+            // to Elevated (3) and back to High (4) within the second after it then logs nothing more. The held-back
+            // line comes from the ticker, a thread-pool timer: 15 s, not 5, for a CI machine busy with Chromium.
             List<string> LevelLines() => _gateway.Logs.Entries.Where(e => e.EventId.Name is "AdmissionLevelRaised" or "AdmissionLevelLowered").Select(e => e.Message).ToList();
-            await Eventually.EqualAsync(true, () => LevelLines() is [.., var last] && last.Contains("to High: 4 sessions", StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+            await Eventually.EqualAsync(true, () => LevelLines() is [.., var last] && System.Text.RegularExpressions.Regex.IsMatch(last, "to High: [45] sessions"), TimeSpan.FromSeconds(15));
             var changes = LevelLines();
             Assert.StartsWith("Admission level raised from Normal to Elevated", changes[0], StringComparison.Ordinal);
             Assert.InRange(changes.Count, 2, 6);
