@@ -110,6 +110,6 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
 
         return !cluster.Destinations.TryGetValue(destinationId, out var destination)
             || destination.Health.Active == DestinationHealth.Unhealthy
-            || (session.DestinationAddress is { } address && !string.Equals(destination.Model.Config.Address, address, StringComparison.OrdinalIgnoreCase));
+            || (session.DestinationAddress is { } address && destination.Model is { } model && !string.Equals(model.Config.Address, address, StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -83,6 +83,20 @@ public sealed class ProxySessionPolicyTests
     }
 
     [Fact]
+    public void BackendLost_DestinationIdNowAtAnotherAddress_Gets1012_SameAddress1011()
+    {
+        var state = new ProxyState();
+        var session = new Session(1, TestServices.StartInfo() with { DestinationAddress = "http://10.0.0.1:8080" }, 0);
+
+        // A rollout kept the id (a pod name, say) and gave it a new address: the session's backend is gone for good.
+        state.Cluster.Destinations["d1"] = new Yarp.ReverseProxy.Model.DestinationState("d1", new Yarp.ReverseProxy.Model.DestinationModel(new Yarp.ReverseProxy.Configuration.DestinationConfig { Address = "http://10.0.0.2:8080" }));
+        Assert.Equal(CloseFrame.ForClient(1012, "service restart"), Policy(state).FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
+
+        state.Cluster.Destinations["d1"] = new Yarp.ReverseProxy.Model.DestinationState("d1", new Yarp.ReverseProxy.Model.DestinationModel(new Yarp.ReverseProxy.Configuration.DestinationConfig { Address = "HTTP://10.0.0.1:8080" }));
+        Assert.Equal(CloseFrame.ForClient(1011, "backend connection lost"), Policy(state).FarewellFor(session, SessionCloseReason.BackendLost, atFrameBoundary: true).ToArray());
+    }
+
+    [Fact]
     public void BackendLost_InsideAFrame_GetsNothing_TheStreamIsAlreadyBroken()
     {
         var session = New();
