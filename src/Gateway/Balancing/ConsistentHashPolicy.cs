@@ -37,7 +37,8 @@ internal sealed class ConsistentHashPolicy : ILoadBalancingPolicy
         }
 
         // Bounded load: the first destination in the key's hash order that holds at most factor × the average
-        // (counting the session being placed). One always does: not all can be above the average.
+        // (counting the session being placed, and the placements whose upgrade is under way). One always does: not
+        // all can be above the average.
         var loads = new int[availableDestinations.Count];
         var total = 0;
         for (var i = 0; i < loads.Length; i++)
@@ -47,6 +48,8 @@ internal sealed class ConsistentHashPolicy : ILoadBalancingPolicy
         }
 
         var cap = Math.Ceiling(factor * (total + 1) / loads.Length);
-        return availableDestinations[RendezvousHash.Pick(key, availableDestinations, IdOf, i => loads[i] + 1 <= cap)];
+        var chosen = availableDestinations[RendezvousHash.Pick(key, availableDestinations, IdOf, i => loads[i] + 1 <= cap)];
+        _loads.Reserve(context, cluster.ClusterId, chosen.DestinationId);
+        return chosen;
     }
 }

@@ -5,10 +5,11 @@ using Gateway.Sessions;
 namespace Gateway.Balancing;
 
 /// <summary>
-/// Live sessions per destination, for <see cref="ConsistentHashPolicy"/>'s bounded load. YARP's own
-/// <c>ConcurrentRequestCount</c> cannot serve: a session on the lean path leaves its request (and that count) at the
-/// handshake. Counted from the registry's open and close, one dictionary read and one interlocked add a session each
-/// way, never per message. An entry (~100 bytes) stays after its destination leaves the configuration.
+/// Live sessions per destination, for <see cref="ConsistentHashPolicy"/>'s bounded load, and the placements whose
+/// upgrade is still under way (<see cref="Reserve"/>). YARP's own <c>ConcurrentRequestCount</c> cannot serve: a
+/// session on the lean path leaves its request (and that count) at the handshake. Counted from the registry's open
+/// and close, one dictionary read and one interlocked add a session each way, never per message. An entry
+/// (~100 bytes) stays after its destination leaves the configuration.
 /// </summary>
 internal sealed class DestinationLoads
 {
@@ -22,6 +23,18 @@ internal sealed class DestinationLoads
 
     public int Of(string clusterId, string destinationId)
         => _counts.TryGetValue((clusterId, destinationId), out var count) ? Volatile.Read(ref count.Value) : 0;
+
+    /// <summary>Counts a placement on the destination until the request's answer starts or the request ends.</summary>
+    public void Reserve(HttpContext context, string clusterId, string destinationId)
+    {
+        var placement = new PendingPlacement(_counts.GetOrAdd((clusterId, destinationId), static _ => new StrongBox<int>()));
+        context.Response.RegisterForDispose(placement);
+        context.Response.OnStarting(static state =>
+        {
+            ((PendingPlacement)state).Dispose();
+            return Task.CompletedTask;
+        }, placement);
+    }
 
     private void Add(Session session, int delta)
     {

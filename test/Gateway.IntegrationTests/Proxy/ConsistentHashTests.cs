@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Gateway.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.IntegrationTests.Proxy;
 
@@ -12,6 +13,7 @@ public sealed class ConsistentHashTests : IAsyncLifetime
 {
     private readonly EchoBackend[] _backends = new EchoBackend[3];
     private GatewayInstance _gateway = null!;
+    private string _hotCluster = "";
 
     public async Task InitializeAsync()
     {
@@ -26,6 +28,11 @@ public sealed class ConsistentHashTests : IAsyncLifetime
         settings[$"ReverseProxy:Clusters:{cluster}:Metadata:Gateway.HashKey"] = "route:room";
         var route = settings.Route("rooms", "/rooms", cluster);
         settings[$"ReverseProxy:Routes:{route}:Match:Path"] = "/rooms/{room}/{**rest}";
+        _hotCluster = settings.Cluster("hot", [.. _backends.Select(backend => backend.Address)]);
+        settings[$"ReverseProxy:Clusters:{_hotCluster}:LoadBalancingPolicy"] = "ConsistentHash";
+        settings[$"ReverseProxy:Clusters:{_hotCluster}:Metadata:Gateway.HashKey"] = "query:room";
+        settings[$"ReverseProxy:Clusters:{_hotCluster}:Metadata:Gateway.HashBalanceFactor"] = "1.25";
+        settings.Route("hot", "/hot", _hotCluster);
         _gateway = await GatewayInstance.StartAsync(settings);
     }
 
@@ -66,6 +73,36 @@ public sealed class ConsistentHashTests : IAsyncLifetime
                 .ToList();
             Assert.All(homes, home => Assert.NotEqual(-1, Assert.Single(home)));
             Assert.True(homes.Select(home => home[0]).Distinct().Count() >= 2, "twelve rooms all on one of three backends");
+        }
+        finally
+        {
+            sockets.ForEach(socket => socket.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task HotRoom_WithABalanceFactor_OverflowsToOtherBackends_AndTheCountsMatchTheSessions()
+    {
+        const int Members = 30;
+        var sockets = new List<ClientWebSocket>();
+        try
+        {
+            for (var member = 0; member < Members; member++)
+            {
+                var http2 = member % 2 == 1;
+                var uri = new Uri(http2 ? _gateway.H2cWs : _gateway.PublicWs, $"/hot/chat?room=lobby&id=hot-{member}");
+                sockets.Add(await WebSocketClient.ConnectAsync(uri, http2 ? ClientProtocol.H2c : ClientProtocol.Http11));
+            }
+
+            var perBackend = _backends.Select(backend => backend.Sessions.Keys.Count(id => id.StartsWith("hot-", StringComparison.Ordinal))).ToArray();
+            Assert.Equal(Members, perBackend.Sum());
+            // None above 1.25 × the average (10), rounded up: two backends hold 26 at most, so the room needs all three.
+            Assert.All(perBackend, count => Assert.InRange(count, 0, 13));
+            Assert.True(perBackend.Count(count => count > 0) >= 3, string.Join(", ", perBackend));
+
+            // The policy's counts are the sessions: every placement's pending count passed to its session.
+            var loads = _gateway.Services.GetRequiredService<Gateway.Balancing.DestinationLoads>();
+            Assert.Equal(perBackend, new[] { "d1", "d2", "d3" }.Select(id => loads.Of(_hotCluster, id)).ToArray());
         }
         finally
         {

@@ -3,6 +3,7 @@ using Gateway.Balancing;
 using Gateway.Sessions;
 using Gateway.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Model;
@@ -67,19 +68,24 @@ public sealed class ConsistentHashPolicyTests
     }
 
     [Fact]
-    public void BoundedLoad_AHotKeyOverflowsToItsNextDestinations_NoneAboveTheFactor()
+    public async Task BoundedLoad_AHotKeyOverflowsToItsNextDestinations_NoneAboveTheFactor()
     {
         var cluster = Cluster("header:X-Room", ("Gateway.HashBalanceFactor", "1.25"));
-        var first = _policy.PickDestination(Request("header", "hot", "10.0.0.1"), cluster, Destinations)!;
+        var probe = Request("header", "hot", "10.0.0.1");
+        var first = _policy.PickDestination(probe, cluster, Destinations)!;
+        await Started(probe);
 
-        // 100 sessions of one room: unbounded, all on one destination; bounded, spread in the key's hash order with
-        // none above 1.25 × the average (rounded up) when it was placed.
+        // 100 sessions of one room, one after another: unbounded, all on one destination; bounded, spread in the key's
+        // hash order with none above 1.25 × the average (rounded up) when it was placed.
         var placed = new List<string>();
         for (var i = 0; i < 100; i++)
         {
-            var destination = _policy.PickDestination(Request("header", "hot", "10.0.0.1"), cluster, Destinations)!;
             var loads = Destinations.ToDictionary(d => d.DestinationId, d => Load(d.DestinationId));
+            var request = Request("header", "hot", "10.0.0.1");
+            var destination = _policy.PickDestination(request, cluster, Destinations)!;
             Assert.True(loads[destination.DestinationId] + 1 <= Math.Ceiling(1.25 * (loads.Values.Sum() + 1) / Destinations.Length));
+            // The backend's 101: the placement's count passes to the session's.
+            await Started(request);
             _registry.Open(new SessionStartInfo("r", "c", destination.DestinationId, IPAddress.Loopback, 1, SessionProtocol.Http11Upgrade));
             placed.Add(destination.DestinationId);
         }
@@ -89,6 +95,40 @@ public sealed class ConsistentHashPolicyTests
         Assert.All(Destinations, d => Assert.InRange(Load(d.DestinationId), 0, 25));
         Assert.True(Destinations.Count(d => Load(d.DestinationId) > 0) >= 4);
         Assert.Equal(100, Enumerable.Range(0, 100).Count(_ => _policy.PickDestination(Request("header", "hot", "10.0.0.1"), Cluster("header:X-Room"), Destinations) == first));
+    }
+
+    [Fact]
+    public async Task BoundedLoad_CountsUpgradesStillInTheirHandshake_UntilTheirAnswerStarts()
+    {
+        var cluster = Cluster("header:X-Room", ("Gateway.HashBalanceFactor", "1.25"));
+
+        // 100 upgrades of one room at once: none has its answer yet, and still none lands above the bound.
+        var requests = Enumerable.Range(0, 100).Select(_ => Request("header", "hot", "10.0.0.1")).ToList();
+        var placed = requests.Select(request => _policy.PickDestination(request, cluster, Destinations)!.DestinationId).ToList();
+
+        Assert.All(Destinations, d => Assert.InRange(Load(d.DestinationId), 0, 25));
+        Assert.True(placed.Distinct().Count() >= 4);
+
+        // Answered (or failed: the request's end releases them too), they count no more.
+        foreach (var request in requests)
+        {
+            await Started(request);
+        }
+
+        Assert.All(Destinations, d => Assert.Equal(0, Load(d.DestinationId)));
+    }
+
+    [Fact]
+    public void PendingPlacement_ReleasedOnce()
+    {
+        var count = new System.Runtime.CompilerServices.StrongBox<int>(3);
+        var placement = new PendingPlacement(count);
+        Assert.Equal(4, count.Value);
+
+        placement.Dispose();
+        placement.Dispose();
+
+        Assert.Equal(3, count.Value);
     }
 
     [Fact]
@@ -160,9 +200,13 @@ public sealed class ConsistentHashPolicyTests
         return new("c", new ClusterModel(new ClusterConfig { ClusterId = "c", Metadata = metadata }, new HttpMessageInvoker(new HttpClientHandler())));
     }
 
+    /// <summary>Runs what the request registered for the start of its answer (a 101), as Kestrel would.</summary>
+    private static Task Started(DefaultHttpContext context) => ((StartableResponse)context.Features.Get<IHttpResponseFeature>()!).StartAsync();
+
     private static DefaultHttpContext Request(string spec, string value, string client)
     {
         var context = new DefaultHttpContext();
+        context.Features.Set<IHttpResponseFeature>(new StartableResponse());
         context.Connection.RemoteIpAddress = IPAddress.Parse(client);
         switch (spec.Split(':')[0])
         {
@@ -181,5 +225,23 @@ public sealed class ConsistentHashPolicyTests
         }
 
         return context;
+    }
+
+    /// <summary>A response feature that keeps its OnStarting callbacks (the default one drops them).</summary>
+    private sealed class StartableResponse : HttpResponseFeature
+    {
+        private readonly List<(Func<object, Task> Callback, object State)> _starting = [];
+
+        public override void OnStarting(Func<object, Task> callback, object state) => _starting.Add((callback, state));
+
+        public async Task StartAsync()
+        {
+            foreach (var (callback, state) in _starting)
+            {
+                await callback(state);
+            }
+
+            _starting.Clear();
+        }
     }
 }
