@@ -27,7 +27,7 @@ internal sealed class DestinationLoads
     /// <summary>Counts a placement on the destination until the request's answer starts or the request ends.</summary>
     public void Reserve(HttpContext context, string clusterId, string destinationId)
     {
-        var placement = new PendingPlacement(_counts.GetOrAdd((clusterId, destinationId), static _ => new StrongBox<int>()));
+        var placement = new PendingPlacement(CountOf(clusterId, destinationId));
         context.Response.RegisterForDispose(placement);
         context.Response.OnStarting(static state =>
         {
@@ -40,7 +40,10 @@ internal sealed class DestinationLoads
     {
         if (session.DestinationId is { } destination)
         {
-            Interlocked.Add(ref _counts.GetOrAdd((session.ClusterId, destination), static _ => new StrongBox<int>()).Value, delta);
+            Interlocked.Add(ref CountOf(session.ClusterId, destination).Value, delta);
         }
     }
+
+    private StrongBox<int> CountOf(string clusterId, string destinationId)
+        => _counts.GetOrAdd((clusterId, destinationId), static _ => new StrongBox<int>());
 }

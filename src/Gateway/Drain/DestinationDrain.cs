@@ -163,28 +163,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         {
             var sessions = SessionsOn(cluster, destination, address).ToArray();
             Log.Started(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
-            Random.Shared.Shuffle(sessions);
-            var offsets = new TimeSpan[sessions.Length];
-            for (var i = 0; i < sessions.Length; i++)
-            {
-                offsets[i] = DrainSchedule.OffsetOf(i, sessions.Length, window, Random.Shared.NextDouble());
-            }
-
-            var next = 0;
-            while (next < sessions.Length)
-            {
-                var elapsed = _timeProvider.GetElapsedTime(started);
-                while (next < sessions.Length && offsets[next] <= elapsed)
-                {
-                    told += Close(sessions[next++]);
-                }
-
-                if (next < sessions.Length)
-                {
-                    var wait = offsets[next] - elapsed;
-                    await Task.Delay(wait > _options.BatchInterval ? wait : _options.BatchInterval, _timeProvider, cancel.Token);
-                }
-            }
+            await DrainSchedule.CloseAcrossAsync(sessions, window, _options.BatchInterval, _timeProvider, Close, (batch, _, _) => told += batch, cancel.Token);
 
             // Upgrades to the destination that were under way when the configuration changed: those open now, and
             // (OnOpened, while the entry stays) those that open until a handshake's longest time after the change.

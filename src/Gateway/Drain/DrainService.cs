@@ -120,41 +120,23 @@ internal sealed partial class DrainService : IHostedLifecycleService, IDrainGaug
     /// <summary>Sends the closes: the sessions open when the window starts, in random order, each at its time.</summary>
     private async Task CloseAcrossWindowAsync(CancellationToken cancellationToken)
     {
-        var sessions = _registry.Sessions.ToArray();
-        Random.Shared.Shuffle(sessions);
-        var offsets = new TimeSpan[sessions.Length];
-        for (var i = 0; i < sessions.Length; i++)
-        {
-            offsets[i] = DrainSchedule.OffsetOf(i, sessions.Length, _options.Window, Random.Shared.NextDouble());
-        }
-
-        var windowStart = _timeProvider.GetTimestamp();
-        var lastProgress = windowStart;
-        var next = 0;
-        while (true)
-        {
-            var elapsed = _timeProvider.GetElapsedTime(windowStart);
-            var batch = 0;
-            while (next < sessions.Length && offsets[next] <= elapsed)
+        var lastProgress = _timeProvider.GetTimestamp();
+        await DrainSchedule.CloseAcrossAsync(
+            _registry.Sessions.ToArray(),
+            _options.Window,
+            _options.BatchInterval,
+            _timeProvider,
+            GoAway,
+            (batch, elapsed, remaining) =>
             {
-                batch += GoAway(sessions[next++]);
-            }
-
-            Told(batch);
-            if (next == sessions.Length)
-            {
-                break;
-            }
-
-            if (_timeProvider.GetElapsedTime(lastProgress) >= ProgressLogInterval)
-            {
-                lastProgress = _timeProvider.GetTimestamp();
-                Log.Progress(_logger, Volatile.Read(ref _told), _registry.Count, elapsed.TotalSeconds, _options.Window.TotalSeconds);
-            }
-
-            var wait = offsets[next] - elapsed;
-            await DelayAsync(wait > _options.BatchInterval ? wait : _options.BatchInterval, cancellationToken);
-        }
+                Told(batch);
+                if (remaining > 0 && _timeProvider.GetElapsedTime(lastProgress) >= ProgressLogInterval)
+                {
+                    lastProgress = _timeProvider.GetTimestamp();
+                    Log.Progress(_logger, Volatile.Read(ref _told), _registry.Count, elapsed.TotalSeconds, _options.Window.TotalSeconds);
+                }
+            },
+            cancellationToken);
 
         TellLateSessions();
     }

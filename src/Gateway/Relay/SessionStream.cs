@@ -534,26 +534,29 @@ internal sealed class SessionStream : FrameInjectingStream, ISessionChannel
                 break;
             case SessionCloseOrder.BackendFirstThenClient:
                 _session.MarkGoingAway();
-                // Not once the backend's close has gone to the client: nothing may follow a close frame.
-                if (!_session.ClientGone && _session.BackendCloseStatus is null)
-                {
-                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
-                }
-
+                CloseClientAfterBackend(end, detail);
                 QueueBackendClose(end, detail);
                 break;
             case SessionCloseOrder.BackendThenClient:
                 _session.EndClientStream();
-                if (!_session.ClientGone && _session.BackendCloseStatus is null)
-                {
-                    Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
-                }
-
+                CloseClientAfterBackend(end, detail);
                 QueueBackendClose(end, detail);
                 break;
             case SessionCloseOrder.BackendOnly:
                 QueueBackendClose(end, detail);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// The gateway's close for the client, to take the place of the backend's when it comes; not once the backend's
+    /// close has gone to the client: nothing may follow a close frame.
+    /// </summary>
+    private void CloseClientAfterBackend(SessionEnd end, string? detail)
+    {
+        if (!_session.ClientGone && _session.BackendCloseStatus is null)
+        {
+            Volatile.Write(ref _clientCloseAfterBackend, end.ClientFrameWith(detail));
         }
     }
 
