@@ -59,8 +59,8 @@ public static class GatewayServiceCollectionExtensions
         // Sessions and telemetry
         services.AddSingleton<SessionMetrics>();
         services.AddSingleton<SessionRegistry>();
-        services.AddSingleton<PrometheusExporter>();
         services.AddSingleton<GatewayTelemetry>();
+        GatewayOpenTelemetry.Add(services, configuration);
 
         // Heartbeat: one ticker for every session; tier 4 reads the admission high watermark.
         services.AddSingleton<HeartbeatMetrics>();

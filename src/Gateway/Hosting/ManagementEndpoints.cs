@@ -1,5 +1,6 @@
 using Gateway.Telemetry;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Prometheus;
 
 namespace Gateway.Hosting;
 
@@ -14,7 +15,9 @@ internal static class ManagementEndpoints
         // Liveness: the process answers. No dependency is checked, so a backend outage never restarts pods.
         app.UseHealthChecks("/healthz", new HealthCheckOptions { Predicate = static _ => false });
         app.UseHealthChecks("/readyz", new HealthCheckOptions { Predicate = static check => check.Tags.Contains(ReadinessHealthCheck.Tag) });
-        app.Map("/metrics", metrics => metrics.Run(MetricsEndpoint.WriteAsync));
+        // prometheus-net.AspNetCore writes the exposition (Prometheus text, or OpenMetrics when the scraper asks).
+        var registry = app.ApplicationServices.GetRequiredService<GatewayTelemetry>().Registry;
+        app.UseMetricServer(settings => settings.Registry = registry, "/metrics");
         app.Run(static context =>
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;

@@ -25,7 +25,7 @@ namespace Gateway.Benchmarks;
 /// them at one instant but lets each client's last frame fall at a random moment of the last probe interval, so
 /// each tick has about 1/25 of them due, scattered over the heap (the cache behaviour of a long-running gateway);
 /// <c>arrival</c> opens them evenly over one probe interval (25 s) with the ticker running. <c>--metrics</c>
-/// attaches the gateway's OpenTelemetry pipeline, as in production, so the ping counter really records.</para>
+/// attaches the gateway's metrics pipeline (the prometheus-net bridge), as in production, so the ping counter really records.</para>
 /// <para>What the pinged client does is simulated by <see cref="IdleClient"/>, the session's channel: it records the
 /// ping and, in the same call, a pong from the client (what the relay's read would record). A channel is a
 /// per-session object (24 B) because <see cref="ISessionChannel.SendPing"/> does not say which session; in the
@@ -91,7 +91,7 @@ internal static class HeartbeatScale
     {
         var clock = new ManualClock();
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
-        using var telemetry = metrics ? new GatewayTelemetry(new PrometheusExporter(), meters) : null;
+        using var telemetry = metrics ? new GatewayTelemetry(meters) : null;
         var registry = new SessionRegistry(clock, new SessionMetrics(meters), NullLogger<SessionRegistry>.Instance);
         using var scheduler = new HeartbeatScheduler(
             registry,

@@ -16,7 +16,7 @@ namespace Gateway.Benchmarks;
 /// checked and filtered in place) and one write of backend frames (observed for frame boundaries), each over an
 /// in-memory transport that completes at once, as a busy socket does. Both must allocate nothing per call, so
 /// nothing per relayed frame. The session's route has the heartbeat on (no ping is outstanding, so reads take the
-/// plain path). <see cref="MetricsCollected"/> attaches the gateway's OpenTelemetry pipeline, so the relayed-bytes
+/// plain path). <see cref="MetricsCollected"/> attaches the gateway's metrics pipeline (the prometheus-net bridge), so the relayed-bytes
 /// and messages counters really record, as in production; without it their <c>Enabled</c> checks short-cut.
 /// </summary>
 [MemoryDiagnoser]
@@ -42,7 +42,7 @@ public class SessionStreamBenchmarks
     public void Setup()
     {
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        _telemetry = MetricsCollected ? new GatewayTelemetry(new PrometheusExporter(), meters) : null;
+        _telemetry = MetricsCollected ? new GatewayTelemetry(meters) : null;
         var registry = new SessionRegistry(TimeProvider.System, new SessionMetrics(meters), NullLogger<SessionRegistry>.Instance);
         var second = TimeProvider.System.TimestampFrequency;
         // The defaults of Gateway:Sessions and Gateway:Heartbeat: 4 MiB frames, 16 MiB messages, probe 25 s, pong 10 s.

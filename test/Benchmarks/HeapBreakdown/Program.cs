@@ -100,6 +100,7 @@ internal static class Owner
         ("Microsoft.Extensions.", "hosting, DI, logging, options"),
         ("System.Net.", "sockets (System.Net.Sockets)"),
         ("OpenTelemetry", "telemetry (OpenTelemetry)"),
+        ("Prometheus", "telemetry (prometheus-net)"),
         ("System.Diagnostics", "telemetry (System.Diagnostics)"),
     ];
 

@@ -72,9 +72,9 @@ public sealed class SessionStreamTests
     [Fact]
     public async Task RelayLoop_WithMetricsCollected_AllocatesNothingPerReadOrWrite()
     {
-        // The real OpenTelemetry pipeline listens, so the metric path is the one production runs.
+        // The real metrics pipeline (the prometheus-net bridge) listens, so the metric path is the one production runs.
         var meters = TestServices.MeterFactory();
-        using var telemetry = new GatewayTelemetry(new PrometheusExporter(), meters);
+        using var telemetry = new GatewayTelemetry(meters);
         var frames = Enumerable.Range(0, 4).SelectMany(i => WebSocketFrames.Encode(WebSocketOpcode.Binary, new byte[100 + i], mask: true)).ToArray();
         var transport = new ScriptedStream(frames);
         var registry = TestServices.Registry(meters: meters);
@@ -92,7 +92,7 @@ public sealed class SessionStreamTests
         Assert.Equal(0, allocated);
         Assert.Equal(0, unexpected);
         Assert.Equal((1000L + (5 * 10_000)) * 4, session.ClientMessages);
-        Assert.Contains("gateway_relayed_bytes_total", telemetry.Exporter.Scrape(), StringComparison.Ordinal);
+        Assert.Contains("gateway_relayed_bytes_total", await telemetry.ScrapeAsync(), StringComparison.Ordinal);
         await stream.DisposeAsync();
 
         // Synchronously completing reads and writes, as on a busy socket. Neither an async frame of the test's

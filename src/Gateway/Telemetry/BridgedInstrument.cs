@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using Prometheus;
+
+namespace Gateway.Telemetry;
+
+/// <summary>
+/// One <see cref="Instrument"/> as prometheus-net metrics: the family its name and unit give
+/// (<see cref="PrometheusNames"/>), one collector per set of tag keys it is measured with, and each label-value
+/// combination's child cached, so a measurement of a known series is a lock-free dictionary read and an
+/// interlocked add.
+/// </summary>
+internal sealed class BridgedInstrument
+{
+    /// <summary>The OpenTelemetry SDK's default explicit buckets, for histograms that give no advice: what /metrics had before.</summary>
+    private static readonly double[] DefaultBuckets = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000];
+
+    private readonly IMetricFactory _factory;
+    private readonly Operation _operation;
+    private readonly double[]? _buckets;
+    private readonly Lock _gate = new();
+    private KeySet[] _keySets = [];
+
+    private BridgedInstrument(Instrument instrument, IMetricFactory factory, PrometheusType type, Operation operation, double[]? buckets)
+    {
+        _factory = factory;
+        _operation = operation;
+        _buckets = buckets;
+        Type = type;
+        Name = PrometheusNames.MetricName(instrument.Name, instrument.Unit, type);
+        Help = string.IsNullOrWhiteSpace(instrument.Description) ? instrument.Name : instrument.Description;
+    }
+
+    private enum Operation
+    {
+        CounterAdd,
+        CounterSet,
+        GaugeAdd,
+        GaugeSet,
+        Observe,
+    }
+
+    public string Name { get; }
+
+    public string Help { get; }
+
+    public PrometheusType Type { get; }
+
+    /// <summary>
+    /// The bridge for <paramref name="instrument"/>, or null for an instrument kind Prometheus has no form for, or one
+    /// whose name <paramref name="claim"/> refuses (another instrument has it with another type).
+    /// </summary>
+    public static BridgedInstrument? Create(Instrument instrument, IMetricFactory factory, Func<string, PrometheusType, bool> claim)
+    {
+        var kind = instrument.GetType();
+        var definition = kind.IsGenericType ? kind.GetGenericTypeDefinition() : kind;
+        (PrometheusType Type, Operation Operation)? mapping =
+            definition == typeof(Counter<>) ? (PrometheusType.Counter, Operation.CounterAdd)
+            : definition == typeof(ObservableCounter<>) ? (PrometheusType.Counter, Operation.CounterSet)
+            : definition == typeof(UpDownCounter<>) ? (PrometheusType.Gauge, Operation.GaugeAdd)
+            : definition == typeof(ObservableUpDownCounter<>) || definition == typeof(ObservableGauge<>) || definition == typeof(Gauge<>) ? (PrometheusType.Gauge, Operation.GaugeSet)
+            : definition == typeof(Histogram<>) ? (PrometheusType.Histogram, Operation.Observe)
+            : null;
+        if (mapping is not { } found)
+        {
+            return null;
+        }
+
+        var bridged = new BridgedInstrument(instrument, factory, found.Type, found.Operation, found.Type == PrometheusType.Histogram ? BucketsOf(instrument) : null);
+        return claim(bridged.Name, bridged.Type) ? bridged : null;
+    }
+
+    public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var keySet = Find(tags) ?? Add(tags);
+        if (keySet?.Child(tags) is not { } child)
+        {
+            return;
+        }
+
+        switch (_operation)
+        {
+            case Operation.CounterAdd:
+                // A counter never goes down; a negative add is an instrument's bug, not a reason to throw into its caller.
+                if (value > 0)
+                {
+                    Unsafe.As<Counter.Child>(child).Inc(value);
+                }
+
+                break;
+            case Operation.CounterSet:
+                Unsafe.As<Counter.Child>(child).IncTo(value);
+                break;
+            case Operation.GaugeAdd:
+                Unsafe.As<Gauge.Child>(child).Inc(value);
+                break;
+            case Operation.GaugeSet:
+                Unsafe.As<Gauge.Child>(child).Set(value);
+                break;
+            default:
+                Unsafe.As<Histogram.Child>(child).Observe(value);
+                break;
+        }
+    }
+
+    private KeySet? Find(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        foreach (var keySet in Volatile.Read(ref _keySets))
+        {
+            if (keySet.Matches(tags))
+            {
+                return keySet;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>First measurement with these tag keys: a collector for them (rare, so under a lock).</summary>
+    private KeySet? Add(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        lock (_gate)
+        {
+            if (Find(tags) is { } existing)
+            {
+                return existing;
+            }
+
+            var keys = new string[tags.Length];
+            var labels = new string[tags.Length];
+            var order = new int[tags.Length];
+            for (var i = 0; i < tags.Length; i++)
+            {
+                keys[i] = tags[i].Key;
+                labels[i] = PrometheusNames.LabelName(tags[i].Key);
+                order[i] = i;
+            }
+
+            // prometheus-net labels are ordered; tags are not: sort, and remember where each label's value comes from.
+            Array.Sort(labels, order, StringComparer.Ordinal);
+            // Two keys that sanitize to one label name ("a.b", "a_b") cannot be exported: such a series is left out.
+            var distinct = labels.Length < 2 || !labels.Skip(1).Where((label, i) => label == labels[i]).Any();
+            var children = distinct ? Collector(labels) : null;
+            var keySet = new KeySet(keys, order, children);
+            _keySets = [.. _keySets, keySet];
+            return keySet;
+        }
+    }
+
+    private Func<string[], ChildBase> Collector(string[] labels)
+    {
+        switch (Type)
+        {
+            case PrometheusType.Counter:
+                var counter = _factory.CreateCounter(Name, Help, labels);
+                return values => counter.WithLabels(values);
+            case PrometheusType.Gauge:
+                var gauge = _factory.CreateGauge(Name, Help, labels);
+                return values => gauge.WithLabels(values);
+            default:
+                var histogram = _factory.CreateHistogram(Name, Help, labels, new HistogramConfiguration { Buckets = _buckets ?? DefaultBuckets });
+                return values => histogram.WithLabels(values);
+        }
+    }
+
+    private static double[]? BucketsOf(Instrument instrument) => instrument switch
+    {
+        Histogram<double> histogram => histogram.Advice?.HistogramBucketBoundaries?.ToArray(),
+        Histogram<float> histogram => histogram.Advice?.HistogramBucketBoundaries?.Select(static bound => (double)bound).ToArray(),
+        Histogram<long> histogram => histogram.Advice?.HistogramBucketBoundaries?.Select(static bound => (double)bound).ToArray(),
+        Histogram<int> histogram => histogram.Advice?.HistogramBucketBoundaries?.Select(static bound => (double)bound).ToArray(),
+        _ => null,
+    };
+
+    /// <summary>The series of one set of tag keys (in the order the instrument's caller passes them).</summary>
+    private sealed class KeySet(string[] keys, int[] order, Func<string[], ChildBase>? create)
+    {
+        private readonly ConcurrentDictionary<LabelValues, ChildBase> _children = new();
+
+        public bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (tags.Length != keys.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var key = tags[i].Key;
+                if (!ReferenceEquals(key, keys[i]) && !string.Equals(key, keys[i], StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        public ChildBase? Child(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (create is null)
+            {
+                return null;
+            }
+
+            var values = new LabelValues(tags, order);
+            return _children.TryGetValue(values, out var child) ? child : _children.GetOrAdd(values, create(values.ToArray()));
+        }
+    }
+}
