@@ -7,7 +7,7 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 echo "work dir $work" >&2
-cp "$repo/test/Benchmarks/admission/storm.mjs" "$repo/test/Benchmarks/admission/echo-server.mjs" "$work/"
+cp "$repo/test/Benchmarks/admission/storm.mjs" "$repo/test/Benchmarks/admission/echo-server.mjs" "$repo/test/Benchmarks/admission/otlp-sink.mjs" "$work/"
 (cd "$work" && npm install --silent --no-audit --no-fund ws@8 >/dev/null)
 dotnet publish "$repo/src/Gateway" -c Release -o "$work/gateway" --nologo -v quiet >/dev/null
 

@@ -1,6 +1,7 @@
-using Microsoft.AspNetCore.Http.Features;
 using Gateway.Hosting;
 using Gateway.Sessions;
+using Gateway.Telemetry;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.Admission;
 
@@ -44,9 +45,10 @@ internal sealed partial class AdmissionMiddleware
             && !origins.IsAllowed(origin.ToString()))
         {
             _controller.RejectOrigin(route.RouteId);
+            UpgradeTracing.Admission(context, route.RouteId, route.ClusterId, admitted: false);
             Log.OriginRejected(_logger, origin.ToString(), route.RouteId, context.Connection.RemoteIpAddress);
             // A hijacking page must not get a socket, so never the browser-facing accept-then-close here.
-            return _rejection.RejectAsync(context, StatusCodes.Status403Forbidden, TimeSpan.Zero, "Origin not allowed.", closeInstead: false, TimeSpan.Zero);
+            return _rejection.RejectAsync(context, AdmissionRejection.Origin, StatusCodes.Status403Forbidden, TimeSpan.Zero, "Origin not allowed.", closeInstead: false, TimeSpan.Zero);
         }
 
         if (_readiness.IsShuttingDown)
@@ -54,23 +56,27 @@ internal sealed partial class AdmissionMiddleware
             // The load balancer has not noticed the failing readiness yet: send the client elsewhere (an HTTP/1.1
             // refusal closes its connection anyway).
             var draining = _controller.RejectDraining(route.RouteId);
+            UpgradeTracing.Admission(context, route.RouteId, route.ClusterId, admitted: false);
             Log.Draining(_logger, context.Connection.RemoteIpAddress, route.RouteId);
-            return _rejection.RejectAsync(context, draining.StatusCode, draining.RetryAfter, MessageFor(draining.Rejection, draining.RetryAfterSeconds), policy.BrowserFacing, _controller.RejectionCloseTimeout);
+            return _rejection.RejectAsync(context, draining.Rejection, draining.StatusCode, draining.RetryAfter, MessageFor(draining.Rejection, draining.RetryAfterSeconds), policy.BrowserFacing, _controller.RejectionCloseTimeout);
         }
 
         if (!_controller.Enabled)
         {
+            UpgradeTracing.Admission(context, route.RouteId, route.ClusterId, admitted: true);
             return _next(context);
         }
 
         var client = _controller.ResolveClient(context);
         var decision = _controller.TryAdmit(client, policy.Priority, route.RouteId, out var ticket);
+        UpgradeTracing.Admission(context, route.RouteId, route.ClusterId, decision.Admitted);
         if (!decision.Admitted)
         {
             var reason = AdmissionController.TagOf(decision.Rejection);
             Log.Rejected(_logger, client, route.RouteId, reason, decision.StatusCode, decision.RetryAfterSeconds);
             return _rejection.RejectAsync(
                 context,
+                decision.Rejection,
                 decision.StatusCode,
                 decision.RetryAfter,
                 MessageFor(decision.Rejection, decision.RetryAfterSeconds),
@@ -87,8 +93,10 @@ internal sealed partial class AdmissionMiddleware
     /// </summary>
     private Task RefuseProtocolAsync(HttpContext context)
     {
-        var route = context.GetReverseProxyFeature().Route.Config.RouteId;
+        var config = context.GetReverseProxyFeature().Route.Config;
+        var route = config.RouteId;
         _controller.RejectProtocol(route);
+        UpgradeTracing.Admission(context, route, config.ClusterId, admitted: false);
         var connect = context.Features.Get<IHttpExtendedConnectFeature>();
         var http2 = connect is { IsExtendedConnect: true };
         var asked = http2 ? connect!.Protocol ?? "" : context.Request.Headers.Upgrade.ToString();
@@ -96,7 +104,7 @@ internal sealed partial class AdmissionMiddleware
         var message = http2
             ? "Only WebSocket is relayed here: the extended CONNECT's :protocol must be websocket."
             : "Only WebSocket is relayed here: the Upgrade header must list websocket.";
-        return _rejection.RejectAsync(context, StatusCodes.Status400BadRequest, TimeSpan.Zero, message, closeInstead: false, TimeSpan.Zero);
+        return _rejection.RejectAsync(context, AdmissionRejection.UnsupportedProtocol, StatusCodes.Status400BadRequest, TimeSpan.Zero, message, closeInstead: false, TimeSpan.Zero);
     }
 
     /// <summary>What a client put in a header, bounded for a log line.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.WebSockets;
+using Gateway.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Admission;
@@ -34,12 +35,19 @@ internal sealed partial class UpgradeRejection
 
     /// <summary>
     /// Answers <paramref name="statusCode"/> (429, 503...) with <c>Retry-After</c>, or, when
-    /// <paramref name="closeInstead"/>, 1013 with the hint. <paramref name="message"/> is the HTTP body.
+    /// <paramref name="closeInstead"/>, 1013 with the hint. <paramref name="message"/> is the HTTP body;
+    /// <paramref name="reason"/> goes on the upgrade span.
     /// </summary>
-    public Task RejectAsync(HttpContext context, int statusCode, TimeSpan retryAfter, string message, bool closeInstead, TimeSpan closeTimeout)
+    public Task RejectAsync(HttpContext context, AdmissionRejection reason, int statusCode, TimeSpan retryAfter, string message, bool closeInstead, TimeSpan closeTimeout)
+        => RejectAsync(context, AdmissionController.TagOf(reason), statusCode, retryAfter, message, closeInstead, closeTimeout);
+
+    /// <inheritdoc cref="RejectAsync(HttpContext, AdmissionRejection, int, TimeSpan, string, bool, TimeSpan)"/>
+    public Task RejectAsync(HttpContext context, string reason, int statusCode, TimeSpan retryAfter, string message, bool closeInstead, TimeSpan closeTimeout)
     {
         var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
-        if (closeInstead && !context.Response.HasStarted)
+        var close = closeInstead && !context.Response.HasStarted;
+        UpgradeTracing.Refused(context, reason, statusCode, seconds, close);
+        if (close)
         {
             context.Features.Set(new PendingClose(seconds, closeTimeout, statusCode, message));
             return _acceptThenClose.Invoke(context);

@@ -1,3 +1,5 @@
+using Gateway.Telemetry;
+
 namespace Gateway.Hosting;
 
 /// <summary>Builds and runs the gateway process; tests use the same entry points with their own configuration.</summary>
@@ -90,6 +92,7 @@ public static class GatewayHost
         ArgumentNullException.ThrowIfNull(builder);
         // With the configuration complete and before the first socket.
         KestrelSetup.ConfigureSocketEngine(builder.Configuration);
+        GatewayOpenTelemetry.Add(builder.Services, builder.Configuration);
         var app = builder.Build();
         try
         {

@@ -60,7 +60,6 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<SessionMetrics>();
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GatewayTelemetry>();
-        GatewayOpenTelemetry.Add(services, configuration);
 
         // Heartbeat: one ticker for every session; tier 4 reads the admission high watermark.
         services.AddSingleton<HeartbeatMetrics>();

@@ -8,6 +8,7 @@ using System.Security.Authentication;
 using System.Text;
 using Gateway.Hosting;
 using Gateway.Relay;
+using Gateway.Telemetry;
 
 namespace Gateway.Proxy;
 
@@ -58,7 +59,9 @@ internal sealed class Http11UpgradeClient
         Stream? transport = null;
         try
         {
+            var started = Stopwatch.GetTimestamp();
             transport = await ConnectAsync(uri, cancellationToken);
+            var connected = Stopwatch.GetTimestamp();
             try
             {
                 await transport.WriteAsync(head.AsMemory(0, headLength), cancellationToken);
@@ -75,6 +78,7 @@ internal sealed class Http11UpgradeClient
 
             var response = await ReadResponseAsync(transport, request, cancellationToken);
             transport = null; // owned by the response now
+            UpgradeTracing.BackendTimings(Stopwatch.GetElapsedTime(started, connected), Stopwatch.GetElapsedTime(connected));
             return response;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -273,6 +277,19 @@ internal sealed class Http11UpgradeClient
         from.Dispose();
     }
 
+    private static bool IsTraceField(DistributedContextPropagator propagator, string header)
+    {
+        foreach (var field in propagator.Fields)
+        {
+            if (string.Equals(field, header, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The request line and headers, in a pooled buffer the caller returns.</summary>
     private byte[] SerializeHead(HttpRequestMessage request, Uri uri, out int length)
     {
@@ -283,15 +300,18 @@ internal sealed class Http11UpgradeClient
         writer.Ascii(" HTTP/1.1\r\nHost: ");
         writer.Value(request.Headers.Host ?? (uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}"));
         writer.Ascii("\r\n");
-        var traceContext = false;
+        // As YARP's propagator does on its path: with an activity (the upgrade span), the client's trace headers are
+        // replaced by the activity's, whose parent they are; without one they pass as they came.
+        var activity = Activity.Current;
+        var propagator = DistributedContextPropagator.Current;
         foreach (var header in request.Headers.NonValidated)
         {
-            if (string.Equals(header.Key, "Host", StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(header.Key, "Host", StringComparison.OrdinalIgnoreCase)
+                || (activity is not null && IsTraceField(propagator, header.Key)))
             {
                 continue;
             }
 
-            traceContext |= string.Equals(header.Key, "traceparent", StringComparison.OrdinalIgnoreCase);
             writer.Header(header.Key, header.Value);
         }
 
@@ -303,10 +323,10 @@ internal sealed class Http11UpgradeClient
             }
         }
 
-        if (!traceContext && Activity.Current is { } activity)
+        if (activity is not null)
         {
             // What SocketsHttpHandler's diagnostics handler adds: the backend's trace joins the gateway's.
-            DistributedContextPropagator.Current.Inject(activity, writer, static (carrier, name, value) =>
+            propagator.Inject(activity, writer, static (carrier, name, value) =>
             {
                 if (carrier is HeadWriter headWriter && value is not null)
                 {

@@ -1,5 +1,6 @@
 using Gateway.Relay;
 using Gateway.Sessions;
+using Gateway.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Proxy;
@@ -84,6 +85,7 @@ internal sealed class SessionUpgrade : IRelayEndHandler, ISessionUpgradeFeature
             target.Policy,
             LeanBackend is not null ? SessionPath.Lean : SessionPath.Yarp,
             target.DestinationAddress));
+        UpgradeTracing.Handshake(_context, session);
         if (LeanBackend?.Take() is { } backend)
         {
             // Kestrel has written the 101; the HTTP layer lets go of the connection when this request returns.

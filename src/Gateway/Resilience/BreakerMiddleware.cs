@@ -51,6 +51,7 @@ internal sealed partial class BreakerMiddleware
         var breaker = _breakers.Get(proxy.Cluster.Config.ClusterId, destination.DestinationId);
         feature.Destination = destination;
         feature.Breaker = breaker;
+        UpgradeTracing.Breaker(context, destination.DestinationId, breaker.Circuit);
         feature.Failure = BackendFailure.None;
         return ForwardThroughBreakerAsync(context, feature, breaker);
     }

@@ -163,6 +163,9 @@ internal sealed partial class ResilienceMiddleware
         }
     }
 
+    /// <summary>The refusal's reason on the upgrade span when no destination of the cluster can take a session.</summary>
+    internal const string NoDestinationReason = "no_destination";
+
     private Task FastFailAsync(HttpContext context, RouteConfig route, string clusterId)
     {
         var retryAfter = RetryAfter(clusterId);
@@ -175,6 +178,7 @@ internal sealed partial class ResilienceMiddleware
         var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
         return _rejection.RejectAsync(
             context,
+            NoDestinationReason,
             StatusCodes.Status503ServiceUnavailable,
             retryAfter,
             $"No backend can take new sessions at the moment; retry after {seconds} s.",

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -25,25 +26,59 @@ internal static class GatewayOpenTelemetry
             return;
         }
 
-        var openTelemetry = services.AddOpenTelemetry()
-            .ConfigureResource(static resource => resource.AddService(DefaultServiceName, serviceVersion: typeof(GatewayOpenTelemetry).Assembly.GetName().Version?.ToString()));
+        var openTelemetry = services.AddOpenTelemetry().ConfigureResource(resource =>
+        {
+            // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the SDK; a name set here would override them.
+            if (string.IsNullOrWhiteSpace(configuration["OTEL_SERVICE_NAME"])
+                && configuration["OTEL_RESOURCE_ATTRIBUTES"]?.Contains("service.name=", StringComparison.Ordinal) != true)
+            {
+                resource.AddService(DefaultServiceName, serviceVersion: typeof(GatewayOpenTelemetry).Assembly.GetName().Version?.ToString());
+            }
+        });
         if (traces)
         {
-            openTelemetry.WithTracing(static tracing => tracing
+            openTelemetry.WithTracing(tracing => tracing
                 .AddAspNetCoreInstrumentation(UpgradeTracing.ConfigureAspNetCore)
-                .AddOtlpExporter());
+                // HttpClient's own spans (YARP-path upgrades and plain requests): the backend's parent is one of them.
+                .AddSource(HttpClientSource)
+                .AddOtlpExporter(options => SignalEndpoint(configuration, "TRACES", options)));
         }
 
         if (metrics)
         {
-            openTelemetry.WithMetrics(static meters => meters
+            openTelemetry.WithMetrics(meters => meters
                 .AddMeter(GatewayTelemetry.Meters)
-                .AddOtlpExporter());
+                .AddOtlpExporter(options => SignalEndpoint(configuration, "METRICS", options)));
             services.ConfigureOpenTelemetryMeterProvider(static (provider, meters) =>
             {
                 var meterFactory = provider.GetRequiredService<IMeterFactory>();
                 meters.AddView(instrument => GatewayTelemetry.Exported(instrument, meterFactory) ? null : MetricStreamConfiguration.Drop);
             });
+        }
+    }
+
+    /// <summary>HttpClient's ActivitySource (.NET 9 and later).</summary>
+    internal const string HttpClientSource = "System.Net.Http";
+
+    /// <summary>
+    /// <c>AddOtlpExporter</c> reads only the general <c>OTEL_EXPORTER_OTLP_*</c> variables; a signal's own endpoint
+    /// and protocol, when set, take over as the specification says (the endpoint used as given, no path appended).
+    /// </summary>
+    private static void SignalEndpoint(IConfiguration configuration, string signal, OtlpExporterOptions options)
+    {
+        if (configuration[$"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"] is { Length: > 0 } endpoint)
+        {
+            options.Endpoint = new Uri(endpoint);
+        }
+
+        if (configuration[$"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"] is { Length: > 0 } protocol)
+        {
+            options.Protocol = protocol.Trim().ToLowerInvariant() switch
+            {
+                "grpc" => OtlpExportProtocol.Grpc,
+                "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
+                _ => throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL: '{protocol}' is not grpc or http/protobuf."),
+            };
         }
     }
 

@@ -21,6 +21,20 @@ internal sealed class ResilienceMetrics
         (CircuitState.Open, "open"),
     ];
 
+    /// <summary>A breaker state as metrics and traces name it (<c>isolated</c>, which the gauge does not show, included).</summary>
+    public static string TagOf(CircuitState state)
+    {
+        foreach (var (known, tag) in States)
+        {
+            if (known == state)
+            {
+                return tag;
+            }
+        }
+
+        return "isolated";
+    }
+
     private readonly Counter<long> _failures;
     private readonly Counter<long> _uncounted;
     private readonly Counter<long> _opened;

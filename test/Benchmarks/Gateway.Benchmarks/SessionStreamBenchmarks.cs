@@ -8,6 +8,8 @@ using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 namespace Gateway.Benchmarks;
 
@@ -16,7 +18,7 @@ namespace Gateway.Benchmarks;
 /// checked and filtered in place) and one write of backend frames (observed for frame boundaries), each over an
 /// in-memory transport that completes at once, as a busy socket does. Both must allocate nothing per call, so
 /// nothing per relayed frame. The session's route has the heartbeat on (no ping is outstanding, so reads take the
-/// plain path). <see cref="MetricsCollected"/> attaches the gateway's metrics pipeline (the prometheus-net bridge), so the relayed-bytes
+/// plain path). <see cref="Metrics"/> attaches a metrics pipeline, so the relayed-bytes
 /// and messages counters really record, as in production; without it their <c>Enabled</c> checks short-cut.
 /// </summary>
 [MemoryDiagnoser]
@@ -25,7 +27,7 @@ public class SessionStreamBenchmarks
     /// <summary>Frames per read or write call.</summary>
     private const int Frames = 16;
 
-    private GatewayTelemetry? _telemetry;
+    private IDisposable? _telemetry;
     private SessionStream _stream = null!;
     private MemoryTransport _transport = null!;
     private byte[] _readBuffer = null!;
@@ -35,14 +37,27 @@ public class SessionStreamBenchmarks
     [Params(64, 4096)]
     public int FrameBytes { get; set; }
 
-    [Params(false, true)]
-    public bool MetricsCollected { get; set; }
+    /// <summary>
+    /// What listens to the relayed-bytes and messages counters: nothing, the OpenTelemetry SDK's aggregation (what
+    /// /metrics ran on until issue 15: the SDK aggregated every add, a hand-written exporter wrote the text at each
+    /// scrape), or the prometheus-net bridge that serves /metrics now.
+    /// </summary>
+    [Params(MetricsPipeline.Off, MetricsPipeline.OpenTelemetrySdk, MetricsPipeline.PrometheusNet)]
+    public MetricsPipeline Metrics { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        _telemetry = MetricsCollected ? new GatewayTelemetry(meters) : null;
+        _telemetry = Metrics switch
+        {
+            MetricsPipeline.PrometheusNet => new GatewayTelemetry(meters),
+            MetricsPipeline.OpenTelemetrySdk => Sdk.CreateMeterProviderBuilder()
+                .AddMeter(GatewayTelemetry.Meters)
+                .AddReader(new BaseExportingMetricReader(new DiscardingExporter()) { TemporalityPreference = MetricReaderTemporalityPreference.Cumulative })
+                .Build(),
+            _ => null,
+        };
         var registry = new SessionRegistry(TimeProvider.System, new SessionMetrics(meters), NullLogger<SessionRegistry>.Instance);
         var second = TimeProvider.System.TimestampFrequency;
         // The defaults of Gateway:Sessions and Gateway:Heartbeat: 4 MiB frames, 16 MiB messages, probe 25 s, pong 10 s.
@@ -178,5 +193,18 @@ public class SessionStreamBenchmarks
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).GetAwaiter().GetResult();
 
         public override void Write(byte[] buffer, int offset, int count) => Written += count;
+    }
+
+    public enum MetricsPipeline
+    {
+        Off,
+        OpenTelemetrySdk,
+        PrometheusNet,
+    }
+
+    /// <summary>The OpenTelemetry SDK's aggregation alone: a scrape's text writing is not on the relay's path.</summary>
+    private sealed class DiscardingExporter : BaseExporter<Metric>
+    {
+        public override ExportResult Export(in Batch<Metric> batch) => ExportResult.Success;
     }
 }

@@ -3,7 +3,9 @@
 #   1. upgrades accepted per second directly by a WebSocket echo backend, and through the gateway to it
 #      (admission on, limits far above the load, so every check runs and none refuses);
 #   2. upgrades the gateway refuses per second in a storm (global bucket at 1/s), and per second of gateway CPU,
-#      beside the same storm against a path no route matches (Kestrel's own cost of a refused upgrade: 404).
+#      beside the same storm against a path no route matches (Kestrel's own cost of a refused upgrade: 404), and
+#      against the same gateway with tracing on (OTLP/HTTP to a local sink, the SDK's default sampling: every
+#      refusal is a span): what tracing costs a refusal.
 # Usage: test/Benchmarks/admission/run.sh [attempts=20000] [concurrency=100] [rounds=2]
 # Needs the .NET SDK, node and npm (installs `ws` into a scratch directory). Traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -35,6 +37,10 @@ start_gateway() { # name, then extra Key=Value settings
   echo "$pid $port"
 }
 
+node "$work/otlp-sink.mjs" > "$work/sink.log" 2>&1 & sink_pid=$!; pids+=("$sink_pid")
+wait_for "$work/sink.log" '^listening [0-9]+'
+sink_port="$(awk '/^listening/{print $2}' "$work/sink.log")"
+
 read -r open_pid open_port < <(start_gateway open \
   Gateway__Admission__Rate__PermitsPerSecond=1000000 Gateway__Admission__Rate__Burst=1000000 \
   Gateway__Admission__Rate__MinimumPermitsPerSecond=1000000 Gateway__Admission__PerClient__PermitsPerSecond=0 \
@@ -44,6 +50,11 @@ read -r shut_pid shut_port < <(start_gateway shut \
   Gateway__Admission__Rate__PermitsPerSecond=1 Gateway__Admission__Rate__Burst=1 Gateway__Admission__Rate__MinimumPermitsPerSecond=1 \
   Gateway__Admission__PerClient__PermitsPerSecond=0 'Logging__LogLevel__Gateway.Admission=Error')
 pids+=("$shut_pid")
+read -r traced_pid traced_port < <(start_gateway traced \
+  Gateway__Admission__Rate__PermitsPerSecond=1 Gateway__Admission__Rate__Burst=1 Gateway__Admission__Rate__MinimumPermitsPerSecond=1 \
+  Gateway__Admission__PerClient__PermitsPerSecond=0 'Logging__LogLevel__Gateway.Admission=Error' \
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+pids+=("$traced_pid")
 
 storm() { # label url gateway-pid-or-0
   local before=0 after=0 hz; hz="$(getconf CLK_TCK)"
@@ -58,15 +69,19 @@ storm() { # label url gateway-pid-or-0
 # Warm-up (JIT, connection pools), not reported.
 node "$work/storm.mjs" --url "ws://127.0.0.1:$open_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
 node "$work/storm.mjs" --url "ws://127.0.0.1:$shut_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
+node "$work/storm.mjs" --url "ws://127.0.0.1:$traced_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
 for round in $(seq 1 "$rounds"); do
   storm "direct#$round" "ws://127.0.0.1:$backend_port/x/a" 0
   storm "gateway#$round" "ws://127.0.0.1:$open_port/x/a" "$open_pid"
   storm "rejecting#$round" "ws://127.0.0.1:$shut_port/x/a" "$shut_pid"
   storm "no-route-404#$round" "ws://127.0.0.1:$shut_port/none" "$shut_pid"
+  storm "rejecting-traced#$round" "ws://127.0.0.1:$traced_port/x/a" "$traced_pid"
 done
+kill "$sink_pid"; sleep 0.5
 
 echo
 echo "$attempts attempts per run, $concurrency in flight, sources $sources; $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo); $(dotnet --version)"
+echo "OTLP sink: $(tail -1 "$work/sink.log")"
 echo
 echo "| run | accepted/s | rejected/s | accept p50 / p99 ms | reject p50 / p99 ms | gateway CPU s | per gateway CPU-second | failures |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -21,6 +21,9 @@ public sealed class BackendSession
 
     public required string Protocol { get; init; }
 
+    /// <summary>The upgrade request's <c>traceparent</c> header, if it had one.</summary>
+    public string? TraceParent { get; init; }
+
     /// <summary>Whole data messages received (and echoed).</summary>
     public int Messages => Volatile.Read(ref _messages);
 
@@ -127,7 +130,7 @@ public sealed class EchoBackend : IAsyncDisposable
         }
 
         var id = context.Request.Query["id"].ToString();
-        var session = new BackendSession { Protocol = context.Request.Protocol };
+        var session = new BackendSession { Protocol = context.Request.Protocol, TraceParent = context.Request.Headers.TraceParent.FirstOrDefault() };
         if (id.Length > 0)
         {
             Sessions[id] = session;

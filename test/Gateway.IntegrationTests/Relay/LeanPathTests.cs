@@ -1,12 +1,8 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using Gateway.IntegrationTests.Infrastructure;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.IntegrationTests.Relay;
 
@@ -41,9 +37,9 @@ public sealed class LeanPathTests
         using var socket = await WebSocketClient.ConnectAsync(gateway.Ws("/lean?id=probe"));
         Assert.Equal([1, 2, 3], await socket.EchoAsync([1, 2, 3], WebSocketMessageType.Binary));
         await Task.Delay(TimeSpan.FromSeconds(1));
-        var (context, connection, activity) = probe.Single();
+        var (context, connection, activity) = probe.Only();
 
-        var collected = await CollectAsync(context, connection, activity);
+        var collected = await RequestProbe.CollectAsync(context, connection, activity);
 
         Assert.Equal(lean, collected);
         // Whatever the path, the session is alive and well after the collection.
@@ -336,24 +332,6 @@ public sealed class LeanPathTests
         return await GatewayInstance.StartAsync(settings);
     }
 
-    /// <summary>Collects until the weak references die, a few rounds at most; true when all three did.</summary>
-    private static async Task<bool> CollectAsync(params WeakReference[] references)
-    {
-        for (var round = 0; round < 10; round++)
-        {
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-            if (references.All(reference => !reference.IsAlive))
-            {
-                return true;
-            }
-
-            await Task.Delay(100);
-        }
-
-        return false;
-    }
-
     private static async Task<byte[]> ReceiveMessageAsync(ClientWebSocket socket, TimeSpan timeout)
     {
         using var cancel = new CancellationTokenSource(timeout);
@@ -399,56 +377,5 @@ public sealed class LeanPathTests
         request.Headers.TryAddWithoutValidation("Sec-WebSocket-Version", "13");
         using var response = await client.SendAsync(request);
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
-
-    /// <summary>Weak references to the objects of the WebSocket requests a gateway listener serves (hosting's diagnostic events).</summary>
-    private sealed class RequestProbe : IObserver<DiagnosticListener>, IObserver<KeyValuePair<string, object?>>, IDisposable
-    {
-        private readonly int _port;
-        private readonly IDisposable _all;
-        private readonly ConcurrentBag<IDisposable> _subscriptions = [];
-        private readonly ConcurrentQueue<(WeakReference Context, WeakReference Connection, WeakReference Activity)> _seen = new();
-
-        public RequestProbe(int port)
-        {
-            _port = port;
-            _all = DiagnosticListener.AllListeners.Subscribe(this);
-        }
-
-        public (WeakReference Context, WeakReference Connection, WeakReference Activity) Single() => Assert.Single(_seen);
-
-        public void OnNext(DiagnosticListener value)
-        {
-            if (value.Name == "Microsoft.AspNetCore")
-            {
-                _subscriptions.Add(value.Subscribe(this, static (name, _, _) => name.StartsWith("Microsoft.AspNetCore.Hosting.HttpRequestIn", StringComparison.Ordinal)));
-            }
-        }
-
-        public void OnNext(KeyValuePair<string, object?> value)
-        {
-            if (value.Key == "Microsoft.AspNetCore.Hosting.HttpRequestIn.Start" && value.Value is HttpContext context
-                && context.Connection.LocalPort == _port && context.Request.Headers.Upgrade == "websocket")
-            {
-                _seen.Enqueue((new WeakReference(context), new WeakReference(context.Features.Get<IHttpRequestFeature>()), new WeakReference(Activity.Current)));
-            }
-        }
-
-        public void OnCompleted()
-        {
-        }
-
-        public void OnError(Exception error)
-        {
-        }
-
-        public void Dispose()
-        {
-            _all.Dispose();
-            foreach (var subscription in _subscriptions)
-            {
-                subscription.Dispose();
-            }
-        }
     }
 }
