@@ -143,7 +143,7 @@ internal sealed class BridgedInstrument
             var distinct = labels.Length < 2 || !labels.Skip(1).Where((label, i) => label == labels[i]).Any();
             var children = distinct ? Collector(labels) : null;
             var keySet = new KeySet(keys, order, children);
-            _keySets = [.. _keySets, keySet];
+            Volatile.Write(ref _keySets, [.. _keySets, keySet]);
             return keySet;
         }
     }
@@ -173,10 +173,19 @@ internal sealed class BridgedInstrument
         _ => null,
     };
 
-    /// <summary>The series of one set of tag keys (in the order the instrument's caller passes them).</summary>
+    /// <summary>
+    /// The series of one set of tag keys (in the order the instrument's caller passes them). A child is found by
+    /// its label values' content (<see cref="LabelValues"/>); the first <see cref="Remembered"/> combinations whose
+    /// values are all strings are also remembered by reference, and found by comparing references alone: the relay
+    /// passes the same route and direction strings on every read and write, so its series never hash a string.
+    /// </summary>
     private sealed class KeySet(string[] keys, int[] order, Func<string[], ChildBase>? create)
     {
+        public const int Remembered = 32;
+
         private readonly ConcurrentDictionary<LabelValues, ChildBase> _children = new();
+        private readonly Known?[] _known = new Known?[Remembered];
+        private int _knownCount;
 
         public bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
@@ -204,8 +213,72 @@ internal sealed class BridgedInstrument
                 return null;
             }
 
+            var known = Math.Min(Volatile.Read(ref _knownCount), Remembered);
+            for (var i = 0; i < known; i++)
+            {
+                if (Volatile.Read(ref _known[i]) is { } entry && entry.Is(tags, order))
+                {
+                    return entry.Child;
+                }
+            }
+
             var values = new LabelValues(tags, order);
-            return _children.TryGetValue(values, out var child) ? child : _children.GetOrAdd(values, create(values.ToArray()));
+            if (!_children.TryGetValue(values, out var child))
+            {
+                child = _children.GetOrAdd(values, create(values.ToArray()));
+            }
+
+            Remember(tags, child);
+            return child;
+        }
+
+        /// <summary>At most <see cref="Remembered"/> times per key set, so at most that many small allocations.</summary>
+        private void Remember(ReadOnlySpan<KeyValuePair<string, object?>> tags, ChildBase child)
+        {
+            if (Volatile.Read(ref _knownCount) >= Remembered)
+            {
+                return;
+            }
+
+            foreach (var tag in tags)
+            {
+                // A boxed number is a new object each time: comparing its reference would never match.
+                if (tag.Value is not string)
+                {
+                    return;
+                }
+            }
+
+            var references = new string[order.Length];
+            for (var i = 0; i < order.Length; i++)
+            {
+                references[i] = (string)tags[order[i]].Value!;
+            }
+
+            var slot = Interlocked.Increment(ref _knownCount) - 1;
+            if (slot < Remembered)
+            {
+                Volatile.Write(ref _known[slot], new Known(references, child));
+            }
+        }
+    }
+
+    /// <summary>A series remembered by the references of its label values.</summary>
+    private sealed class Known(string[] references, ChildBase child)
+    {
+        public ChildBase Child { get; } = child;
+
+        public bool Is(ReadOnlySpan<KeyValuePair<string, object?>> tags, int[] order)
+        {
+            for (var i = 0; i < references.Length; i++)
+            {
+                if (!ReferenceEquals(tags[order[i]].Value, references[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 }

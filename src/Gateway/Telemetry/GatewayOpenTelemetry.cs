@@ -17,8 +17,23 @@ internal static class GatewayOpenTelemetry
     /// <summary>The <c>service.name</c> when <c>OTEL_SERVICE_NAME</c> does not set one.</summary>
     public const string DefaultServiceName = "websocket-gateway";
 
+    /// <exception cref="Hosting.GatewayConfigurationException">An OTLP protocol variable names no protocol.</exception>
     public static void Add(IServiceCollection services, IConfiguration configuration)
     {
+        var problems = new List<string>();
+        foreach (var variable in new[] { "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" })
+        {
+            if (configuration[variable] is { Length: > 0 } value && ProtocolOf(value) is null)
+            {
+                problems.Add($"{variable}: '{value}' is not grpc or http/protobuf.");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new Hosting.GatewayConfigurationException(problems);
+        }
+
         var traces = Exported(configuration, "TRACES");
         var metrics = Exported(configuration, "METRICS");
         if (!traces && !metrics)
@@ -71,16 +86,18 @@ internal static class GatewayOpenTelemetry
             options.Endpoint = new Uri(endpoint);
         }
 
-        if (configuration[$"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"] is { Length: > 0 } protocol)
+        if (configuration[$"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"] is { Length: > 0 } value && ProtocolOf(value) is { } protocol)
         {
-            options.Protocol = protocol.Trim().ToLowerInvariant() switch
-            {
-                "grpc" => OtlpExportProtocol.Grpc,
-                "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
-                _ => throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL: '{protocol}' is not grpc or http/protobuf."),
-            };
+            options.Protocol = protocol;
         }
     }
+
+    private static OtlpExportProtocol? ProtocolOf(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "grpc" => OtlpExportProtocol.Grpc,
+        "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
+        _ => null,
+    };
 
     /// <summary>
     /// A signal is exported when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> or its signal's own endpoint variable is set,

@@ -1,47 +1,31 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
 namespace Gateway.Telemetry;
 
 /// <summary>
-/// The label values of one measurement, as a key that needs no allocation to build or look up: up to four
-/// values are held inline (every instrument of the relay's hot path has two), more in an array.
+/// The label values of one measurement, as a key that needs no allocation to build or look up: up to eight
+/// values are held inline (the relay's instruments have two, ASP.NET Core's and Kestrel's at most seven), more in
+/// an array.
 /// </summary>
 internal readonly struct LabelValues : IEquatable<LabelValues>
 {
-    public const int Inline = 4;
+    public const int Inline = 8;
 
-    private readonly string? _v0;
-    private readonly string? _v1;
-    private readonly string? _v2;
-    private readonly string? _v3;
-    private readonly string[]? _more;
+    private readonly Values _inline;
+    private readonly string?[]? _more;
     private readonly int _hash;
 
     public LabelValues(ReadOnlySpan<KeyValuePair<string, object?>> tags, int[] order)
     {
         Count = order.Length;
+        Span<string?> values = Count > Inline ? (_more = new string?[Count]) : _inline;
         var hash = new HashCode();
-        if (Count > Inline)
+        for (var i = 0; i < Count; i++)
         {
-            _more = new string[Count];
-            for (var i = 0; i < Count; i++)
-            {
-                _more[i] = ValueOf(tags[order[i]].Value);
-                hash.Add(_more[i]);
-            }
-        }
-        else
-        {
-            for (var i = 0; i < Count; i++)
-            {
-                var value = ValueOf(tags[order[i]].Value);
-                hash.Add(value);
-                switch (i)
-                {
-                    case 0: _v0 = value; break;
-                    case 1: _v1 = value; break;
-                    case 2: _v2 = value; break;
-                    default: _v3 = value; break;
-                }
-            }
+            var value = ValueOf(tags[order[i]].Value);
+            values[i] = value;
+            hash.Add(value);
         }
 
         _hash = hash.ToHashCode();
@@ -49,7 +33,7 @@ internal readonly struct LabelValues : IEquatable<LabelValues>
 
     public int Count { get; }
 
-    public string this[int index] => (_more is not null ? _more[index] : index switch { 0 => _v0, 1 => _v1, 2 => _v2, _ => _v3 })!;
+    public string this[int index] => (_more is not null ? _more[index] : _inline[index])!;
 
     public string[] ToArray()
     {
@@ -84,12 +68,25 @@ internal readonly struct LabelValues : IEquatable<LabelValues>
 
     public override int GetHashCode() => _hash;
 
-    /// <summary>Strings as they are (the hot path's tags all are); anything else in invariant culture.</summary>
+    /// <summary>The text of small integers (HTTP status codes, ports below 1024), made once each.</summary>
+    private static readonly string?[] SmallIntegers = new string?[1024];
+
+    /// <summary>
+    /// Strings as they are (the hot path's tags all are); small integers from <see cref="SmallIntegers"/>, so a
+    /// request's status code costs no string; anything else in invariant culture.
+    /// </summary>
     private static string ValueOf(object? value) => value switch
     {
         string text => text,
+        int number when (uint)number < (uint)SmallIntegers.Length => SmallIntegers[number] ??= number.ToString(CultureInfo.InvariantCulture),
         null => "",
-        IFormattable formattable => formattable.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    [InlineArray(Inline)]
+    private struct Values
+    {
+        private string? _first;
+    }
 }

@@ -1,11 +1,16 @@
 using BenchmarkDotNet.Running;
 using Gateway.Benchmarks;
 
-// `heartbeat-scale` is a plain program (a million sessions do not fit BenchmarkDotNet's repeated invocations);
-// every other argument list goes to BenchmarkDotNet.
+// `heartbeat-scale` and `scrape-scale` are plain programs (a million sessions do not fit BenchmarkDotNet's repeated
+// invocations); every other argument list goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "heartbeat-scale")
 {
     return HeartbeatScale.Run(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "scrape-scale")
+{
+    return ScrapeScale.Run(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(AdmissionBenchmarks).Assembly).Run(args);

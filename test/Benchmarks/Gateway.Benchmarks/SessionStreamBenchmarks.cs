@@ -8,8 +8,6 @@ using Gateway.Sessions;
 using Gateway.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using OpenTelemetry;
-using OpenTelemetry.Metrics;
 
 namespace Gateway.Benchmarks;
 
@@ -37,11 +35,7 @@ public class SessionStreamBenchmarks
     [Params(64, 4096)]
     public int FrameBytes { get; set; }
 
-    /// <summary>
-    /// What listens to the relayed-bytes and messages counters: nothing, the OpenTelemetry SDK's aggregation (what
-    /// /metrics ran on until issue 15: the SDK aggregated every add, a hand-written exporter wrote the text at each
-    /// scrape), or the prometheus-net bridge that serves /metrics now.
-    /// </summary>
+    /// <summary>What listens to the relayed-bytes and messages counters.</summary>
     [Params(MetricsPipeline.Off, MetricsPipeline.OpenTelemetrySdk, MetricsPipeline.PrometheusNet)]
     public MetricsPipeline Metrics { get; set; }
 
@@ -49,15 +43,7 @@ public class SessionStreamBenchmarks
     public void Setup()
     {
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        _telemetry = Metrics switch
-        {
-            MetricsPipeline.PrometheusNet => new GatewayTelemetry(meters),
-            MetricsPipeline.OpenTelemetrySdk => Sdk.CreateMeterProviderBuilder()
-                .AddMeter(GatewayTelemetry.Meters)
-                .AddReader(new BaseExportingMetricReader(new DiscardingExporter()) { TemporalityPreference = MetricReaderTemporalityPreference.Cumulative })
-                .Build(),
-            _ => null,
-        };
+        _telemetry = MetricsPipelines.Attach(Metrics, meters);
         var registry = new SessionRegistry(TimeProvider.System, new SessionMetrics(meters), NullLogger<SessionRegistry>.Instance);
         var second = TimeProvider.System.TimestampFrequency;
         // The defaults of Gateway:Sessions and Gateway:Heartbeat: 4 MiB frames, 16 MiB messages, probe 25 s, pong 10 s.
@@ -193,18 +179,5 @@ public class SessionStreamBenchmarks
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).GetAwaiter().GetResult();
 
         public override void Write(byte[] buffer, int offset, int count) => Written += count;
-    }
-
-    public enum MetricsPipeline
-    {
-        Off,
-        OpenTelemetrySdk,
-        PrometheusNet,
-    }
-
-    /// <summary>The OpenTelemetry SDK's aggregation alone: a scrape's text writing is not on the relay's path.</summary>
-    private sealed class DiscardingExporter : BaseExporter<Metric>
-    {
-        public override ExportResult Export(in Batch<Metric> batch) => ExportResult.Success;
     }
 }

@@ -4,8 +4,9 @@
 #      (admission on, limits far above the load, so every check runs and none refuses);
 #   2. upgrades the gateway refuses per second in a storm (global bucket at 1/s), and per second of gateway CPU,
 #      beside the same storm against a path no route matches (Kestrel's own cost of a refused upgrade: 404), and
-#      against the same gateway with tracing on (OTLP/HTTP to a local sink, the SDK's default sampling: every
-#      refusal is a span): what tracing costs a refusal.
+#      against the same gateway with tracing on (OTLP/HTTP to a local sink), with the SDK's default sampling (every
+#      refusal is a span: rejecting-traced) and with parentbased_traceidratio 0.05 (rejecting-sampled): what
+#      tracing costs a refusal.
 # Usage: test/Benchmarks/admission/run.sh [attempts=20000] [concurrency=100] [rounds=2]
 # Needs the .NET SDK, node and npm (installs `ws` into a scratch directory). Traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -55,6 +56,12 @@ read -r traced_pid traced_port < <(start_gateway traced \
   Gateway__Admission__PerClient__PermitsPerSecond=0 'Logging__LogLevel__Gateway.Admission=Error' \
   OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
 pids+=("$traced_pid")
+read -r sampled_pid sampled_port < <(start_gateway sampled \
+  Gateway__Admission__Rate__PermitsPerSecond=1 Gateway__Admission__Rate__Burst=1 Gateway__Admission__Rate__MinimumPermitsPerSecond=1 \
+  Gateway__Admission__PerClient__PermitsPerSecond=0 'Logging__LogLevel__Gateway.Admission=Error' \
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+  OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.05)
+pids+=("$sampled_pid")
 
 storm() { # label url gateway-pid-or-0
   local before=0 after=0 hz; hz="$(getconf CLK_TCK)"
@@ -70,12 +77,14 @@ storm() { # label url gateway-pid-or-0
 node "$work/storm.mjs" --url "ws://127.0.0.1:$open_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
 node "$work/storm.mjs" --url "ws://127.0.0.1:$shut_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
 node "$work/storm.mjs" --url "ws://127.0.0.1:$traced_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
+node "$work/storm.mjs" --url "ws://127.0.0.1:$sampled_port/x/warm" --count 2000 --concurrency "$concurrency" >/dev/null
 for round in $(seq 1 "$rounds"); do
   storm "direct#$round" "ws://127.0.0.1:$backend_port/x/a" 0
   storm "gateway#$round" "ws://127.0.0.1:$open_port/x/a" "$open_pid"
   storm "rejecting#$round" "ws://127.0.0.1:$shut_port/x/a" "$shut_pid"
   storm "no-route-404#$round" "ws://127.0.0.1:$shut_port/none" "$shut_pid"
   storm "rejecting-traced#$round" "ws://127.0.0.1:$traced_port/x/a" "$traced_pid"
+  storm "rejecting-sampled#$round" "ws://127.0.0.1:$sampled_port/x/a" "$sampled_pid"
 done
 kill "$sink_pid"; sleep 0.5
 

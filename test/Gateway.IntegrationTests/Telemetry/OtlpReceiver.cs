@@ -29,6 +29,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Lock _lock = new();
     private readonly List<OtlpSpan> _spans = [];
+    private readonly List<byte[]> _metricExports = [];
     private int _connections;
 
     private OtlpReceiver(WebApplication app)
@@ -40,6 +41,16 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     public Uri Endpoint { get; private set; } = null!;
 
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>Whether an OTLP metrics export (<c>POST /v1/metrics</c>, not decoded) named <paramref name="instrument"/>.</summary>
+    public bool MetricsNamed(string instrument)
+    {
+        var name = Encoding.UTF8.GetBytes(instrument);
+        lock (_lock)
+        {
+            return _metricExports.Exists(body => body.AsSpan().IndexOf(name) >= 0);
+        }
+    }
 
     /// <summary>A copy of the spans received so far, in arrival order.</summary>
     public IReadOnlyList<OtlpSpan> Spans
@@ -112,6 +123,20 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     {
         var request = context.Request;
         var response = context.Response;
+        if (request.Path == "/v1/metrics" && HttpMethods.IsPost(request.Method))
+        {
+            // Metrics are not decoded: kept raw, so a test can see which instruments an export named.
+            using var raw = new MemoryStream();
+            await request.Body.CopyToAsync(raw, context.RequestAborted);
+            lock (_lock)
+            {
+                _metricExports.Add(raw.ToArray());
+            }
+
+            response.ContentType = Protobuf;
+            return;
+        }
+
         if (request.Path != "/v1/traces")
         {
             response.StatusCode = StatusCodes.Status404NotFound;

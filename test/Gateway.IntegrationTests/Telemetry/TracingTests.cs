@@ -76,6 +76,8 @@ public sealed class TracingTests
         // The session's end is a log line (SessionClosed, by session id), not a second span: still one server span.
         await Task.Delay(500);
         Assert.Single(receiver.Spans, span => span.TraceId == traceId && span.Kind == 2);
+        // The same endpoint takes the gateway's metrics over OTLP.
+        await Eventually.EqualAsync(true, () => receiver.MetricsNamed("gateway.sessions.opened"), SpanTimeout);
     }
 
     /// <summary>
@@ -173,6 +175,7 @@ public sealed class TracingTests
         settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString();
         settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
         settings["OTEL_BSP_SCHEDULE_DELAY"] = "100";
+        settings["OTEL_METRIC_EXPORT_INTERVAL"] = "500";
         foreach (var (key, value) in extra ?? [])
         {
             settings[key] = value;

@@ -103,6 +103,54 @@ public sealed class PrometheusBridgeTests
     }
 
     [Fact]
+    public async Task Scrape_MoreTagsThanHeldInline_AndNonStringValues_AreSeriesLikeAnyOther()
+    {
+        var meters = TestServices.MeterFactory();
+        using var telemetry = new GatewayTelemetry(meters);
+        var counter = meters.Create("Gateway.Test").CreateCounter<long>("test.wide");
+        var tags = new TagList();
+        for (var i = 0; i < LabelValues.Inline + 1; i++)
+        {
+            tags.Add($"k{i}", i);
+        }
+
+        counter.Add(2, tags);
+        counter.Add(3, tags);
+        tags[0] = new("k0", true);
+        counter.Add(5, tags);
+
+        var text = await telemetry.ScrapeAsync();
+
+        Assert.Contains("test_wide_total{k0=\"0\",k1=\"1\",k2=\"2\",k3=\"3\",k4=\"4\",k5=\"5\",k6=\"6\",k7=\"7\",k8=\"8\"} 5\n", text, StringComparison.Ordinal);
+        Assert.Contains("test_wide_total{k0=\"True\",k1=\"1\",k2=\"2\",k3=\"3\",k4=\"4\",k5=\"5\",k6=\"6\",k7=\"7\",k8=\"8\"} 5\n", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Recording_AKnownSeries_AllocatesNothing_WithStringOrIntegerTags()
+    {
+        var meters = TestServices.MeterFactory();
+        using var telemetry = new GatewayTelemetry(meters);
+        var meter = meters.Create("Gateway.Test");
+        var counter = meter.CreateCounter<long>("test.relayed");
+        var histogram = meter.CreateHistogram<double>("test.request.duration", "s");
+        // Boxed once here, as a caller's cached tag values would be: the bridge's own work is measured.
+        object status = 503;
+
+        var allocated = Allocations.MinimumPerRound(
+            () =>
+            {
+                counter.Add(64, new TagList { { "route", "chat" }, { "direction", "client_to_backend" } });
+                histogram.Record(0.004, new TagList { { "http.route", "/chat" }, { "http.response.status_code", status } });
+            },
+            warmup: 100,
+            iterations: 10_000,
+            rounds: 5);
+
+        Assert.Equal(0, allocated);
+        Assert.Contains("test_request_duration_seconds_count{http_response_status_code=\"503\",http_route=\"/chat\"} 50100\n", await telemetry.ScrapeAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Scrape_SameNameWithAnotherType_IsLeftOutNotThrown()
     {
         var meters = TestServices.MeterFactory();
