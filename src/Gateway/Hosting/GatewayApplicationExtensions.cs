@@ -23,7 +23,7 @@ public static partial class GatewayApplicationExtensions
             throw new GatewayConfigurationException(problems);
         }
 
-        // The meter provider must exist before the first connection or early measurements are lost; admission
+        // The metrics bridge must exist before the first connection or early measurements are lost; admission
         // starts its ticker and reload watch now rather than on the first upgrade.
         _ = app.Services.GetRequiredService<GatewayTelemetry>();
         _ = app.Services.GetRequiredService<AdmissionController>();

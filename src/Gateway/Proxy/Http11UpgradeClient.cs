@@ -277,17 +277,19 @@ internal sealed class Http11UpgradeClient
         from.Dispose();
     }
 
+    /// <summary>The propagator's header names (traceparent, tracestate, baggage...), read once per propagator.</summary>
+    private static Tuple<DistributedContextPropagator, System.Collections.Frozen.FrozenSet<string>>? _traceFields;
+
     private static bool IsTraceField(DistributedContextPropagator propagator, string header)
     {
-        foreach (var field in propagator.Fields)
+        var cached = Volatile.Read(ref _traceFields);
+        if (cached is null || !ReferenceEquals(cached.Item1, propagator))
         {
-            if (string.Equals(field, header, StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
+            cached = Tuple.Create(propagator, System.Collections.Frozen.FrozenSet.ToFrozenSet(propagator.Fields, StringComparer.OrdinalIgnoreCase));
+            Volatile.Write(ref _traceFields, cached);
         }
 
-        return false;
+        return cached.Item2.Contains(header);
     }
 
     /// <summary>The request line and headers, in a pooled buffer the caller returns.</summary>
@@ -300,16 +302,28 @@ internal sealed class Http11UpgradeClient
         writer.Ascii(" HTTP/1.1\r\nHost: ");
         writer.Value(request.Headers.Host ?? (uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}"));
         writer.Ascii("\r\n");
-        // As YARP's propagator does on its path: with an activity (the upgrade span), the client's trace headers are
-        // replaced by the activity's, whose parent they are; without one they pass as they came.
+        // When the upgrade span is recorded (tracing on), the client's trace headers are replaced by the span's, whose
+        // parent they are, as YARP's propagator does on its path. Otherwise they pass as they came, and only a request
+        // without them gets the current activity's (ASP.NET Core's, for log correlation), as SocketsHttpHandler adds.
         var activity = Activity.Current;
+        var traced = UpgradeTracing.Recording(activity) is not null;
         var propagator = DistributedContextPropagator.Current;
+        var traceContext = false;
         foreach (var header in request.Headers.NonValidated)
         {
-            if (string.Equals(header.Key, "Host", StringComparison.OrdinalIgnoreCase)
-                || (activity is not null && IsTraceField(propagator, header.Key)))
+            if (string.Equals(header.Key, "Host", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
+            }
+
+            if (IsTraceField(propagator, header.Key))
+            {
+                if (traced)
+                {
+                    continue;
+                }
+
+                traceContext = true;
             }
 
             writer.Header(header.Key, header.Value);
@@ -323,7 +337,7 @@ internal sealed class Http11UpgradeClient
             }
         }
 
-        if (activity is not null)
+        if (activity is not null && (traced || !traceContext))
         {
             // What SocketsHttpHandler's diagnostics handler adds: the backend's trace joins the gateway's.
             propagator.Inject(activity, writer, static (carrier, name, value) =>

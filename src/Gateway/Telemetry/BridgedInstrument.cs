@@ -117,9 +117,39 @@ internal sealed class BridgedInstrument
         return null;
     }
 
-    /// <summary>First measurement with these tag keys: a collector for them (rare, so under a lock).</summary>
+    /// <summary>
+    /// First measurement with these tag keys: a collector for them (rare). Made outside the lock, and whatever
+    /// prometheus-net refuses (a label it reserves, such as <c>le</c> on a histogram; buckets it will not take) leaves
+    /// these series out instead of throwing into the instrument's caller.
+    /// </summary>
     private KeySet? Add(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        var keys = new string[tags.Length];
+        var labels = new string[tags.Length];
+        var order = new int[tags.Length];
+        for (var i = 0; i < tags.Length; i++)
+        {
+            keys[i] = tags[i].Key;
+            labels[i] = PrometheusNames.LabelName(tags[i].Key);
+            order[i] = i;
+        }
+
+        // prometheus-net labels are ordered; tags are not: sort, and remember where each label's value comes from.
+        Array.Sort(labels, order, StringComparer.Ordinal);
+        // Two keys that sanitize to one label name ("a.b", "a_b") cannot be exported either.
+        Func<string[], ChildBase>? children = null;
+        if (labels.Length < 2 || !labels.Skip(1).Where((label, i) => label == labels[i]).Any())
+        {
+            try
+            {
+                children = Collector(labels);
+            }
+            catch (Exception exception) when (exception is ArgumentException or InvalidOperationException)
+            {
+                children = null;
+            }
+        }
+
         lock (_gate)
         {
             if (Find(tags) is { } existing)
@@ -127,21 +157,6 @@ internal sealed class BridgedInstrument
                 return existing;
             }
 
-            var keys = new string[tags.Length];
-            var labels = new string[tags.Length];
-            var order = new int[tags.Length];
-            for (var i = 0; i < tags.Length; i++)
-            {
-                keys[i] = tags[i].Key;
-                labels[i] = PrometheusNames.LabelName(tags[i].Key);
-                order[i] = i;
-            }
-
-            // prometheus-net labels are ordered; tags are not: sort, and remember where each label's value comes from.
-            Array.Sort(labels, order, StringComparer.Ordinal);
-            // Two keys that sanitize to one label name ("a.b", "a_b") cannot be exported: such a series is left out.
-            var distinct = labels.Length < 2 || !labels.Skip(1).Where((label, i) => label == labels[i]).Any();
-            var children = distinct ? Collector(labels) : null;
             var keySet = new KeySet(keys, order, children);
             Volatile.Write(ref _keySets, [.. _keySets, keySet]);
             return keySet;

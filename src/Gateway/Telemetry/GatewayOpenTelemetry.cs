@@ -21,11 +21,17 @@ internal static class GatewayOpenTelemetry
     public static void Add(IServiceCollection services, IConfiguration configuration)
     {
         var problems = new List<string>();
-        foreach (var variable in new[] { "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" })
+        foreach (var signal in new[] { "", "TRACES_", "METRICS_" })
         {
-            if (configuration[variable] is { Length: > 0 } value && ProtocolOf(value) is null)
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"] is { Length: > 0 } protocol && ProtocolOf(protocol) is null)
             {
-                problems.Add($"{variable}: '{value}' is not grpc or http/protobuf.");
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}PROTOCOL: '{protocol}' is not grpc or http/protobuf.");
+            }
+
+            if (configuration[$"OTEL_EXPORTER_OTLP_{signal}ENDPOINT"] is { Length: > 0 } endpoint
+                && !(Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)))
+            {
+                problems.Add($"OTEL_EXPORTER_OTLP_{signal}ENDPOINT: '{endpoint}' is not an absolute http:// or https:// address.");
             }
         }
 
@@ -41,21 +47,19 @@ internal static class GatewayOpenTelemetry
             return;
         }
 
-        var openTelemetry = services.AddOpenTelemetry().ConfigureResource(resource =>
-        {
-            // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the SDK; a name set here would override them.
-            if (string.IsNullOrWhiteSpace(configuration["OTEL_SERVICE_NAME"])
-                && configuration["OTEL_RESOURCE_ATTRIBUTES"]?.Contains("service.name=", StringComparison.Ordinal) != true)
-            {
-                resource.AddService(DefaultServiceName, serviceVersion: typeof(GatewayOpenTelemetry).Assembly.GetName().Version?.ToString());
-            }
-        });
+        // The gateway's name and version first, then what the standard variables say (OTEL_SERVICE_NAME,
+        // OTEL_RESOURCE_ATTRIBUTES), so an operator's values win over ours.
+        var openTelemetry = services.AddOpenTelemetry().ConfigureResource(static resource => resource
+            .Clear()
+            .AddService(DefaultServiceName, serviceVersion: typeof(GatewayOpenTelemetry).Assembly.GetName().Version?.ToString(), autoGenerateServiceInstanceId: false)
+            .AddTelemetrySdk()
+            .AddEnvironmentVariableDetector());
         if (traces)
         {
             openTelemetry.WithTracing(tracing => tracing
                 .AddAspNetCoreInstrumentation(UpgradeTracing.ConfigureAspNetCore)
                 // HttpClient's own spans (YARP-path upgrades and plain requests): the backend's parent is one of them.
-                .AddSource(HttpClientSource)
+                .AddSource(GatewayTelemetry.HttpClientSource)
                 .AddOtlpExporter(options => SignalEndpoint(configuration, "TRACES", options)));
         }
 
@@ -71,9 +75,6 @@ internal static class GatewayOpenTelemetry
             });
         }
     }
-
-    /// <summary>HttpClient's ActivitySource (.NET 9 and later).</summary>
-    internal const string HttpClientSource = "System.Net.Http";
 
     /// <summary>
     /// <c>AddOtlpExporter</c> reads only the general <c>OTEL_EXPORTER_OTLP_*</c> variables; a signal's own endpoint
@@ -92,7 +93,8 @@ internal static class GatewayOpenTelemetry
         }
     }
 
-    private static OtlpExportProtocol? ProtocolOf(string value) => value.Trim().ToLowerInvariant() switch
+    /// <summary>Exactly as the SDK reads the general variable (another spelling would silently mean gRPC there).</summary>
+    private static OtlpExportProtocol? ProtocolOf(string value) => value switch
     {
         "grpc" => OtlpExportProtocol.Grpc,
         "http/protobuf" => OtlpExportProtocol.HttpProtobuf,

@@ -24,8 +24,11 @@ internal sealed class GatewayTelemetry : IDisposable
         "Microsoft.AspNetCore.Hosting",
         "Microsoft.AspNetCore.Server.Kestrel",
         "System.Runtime",
-        "System.Net.Http",
+        HttpClientSource,
     ];
+
+    /// <summary>HttpClient's meter, and since .NET 9 its ActivitySource: both are named so.</summary>
+    public const string HttpClientSource = "System.Net.Http";
 
     /// <summary>
     /// Kestrel's connection-duration histogram is not exported: while it is collected, Kestrel keeps a list of metric

@@ -40,6 +40,8 @@ internal static class UpgradeTracing
     {
         // The exception of a failed request (the proxy's errors are answered, not thrown) is worth its event.
         options.RecordException = true;
+        // Probes and scrapes (/healthz, /readyz, /metrics every few seconds) are not traced.
+        options.Filter = static context => !context.RequestServices.GetRequiredService<Hosting.GatewayListeners>().IsManagement(context);
     }
 
     /// <summary>The request's span when it is being recorded, else null.</summary>
@@ -65,13 +67,18 @@ internal static class UpgradeTracing
         if (Of(context) is { } span)
         {
             span.SetTag(RefusalReason, reason);
-            span.SetTag(RetryAfter, retryAfterSeconds);
+            if (retryAfterSeconds > 0)
+            {
+                span.SetTag(RetryAfter, retryAfterSeconds);
+            }
+
             if (closed)
             {
                 span.SetTag(RefusalCloseCode, (int)Frames.CloseFrame.TryAgainLater);
             }
-            else
+            else if (!context.Response.HasStarted)
             {
+                // (A response already under way is aborted instead: no status is sent, none is recorded.)
                 span.SetTag(StatusCode, statusCode);
             }
 

@@ -20,6 +20,12 @@ public static partial class GatewayProcess
             ["Logging__Console__FormatterName"] = "simple",
             ["Logging__Console__FormatterOptions__SingleLine"] = "true",
         };
+        // The gateway exports over OTLP when OTEL_* variables say so: none of the runner's reach it, only a test's own.
+        foreach (var key in Environment.GetEnvironmentVariables().Keys.OfType<string>().Where(key => key.StartsWith("OTEL_", StringComparison.Ordinal)))
+        {
+            variables[key] = "";
+        }
+
         foreach (var (key, value) in settings)
         {
             variables[key] = value;

@@ -10,6 +10,11 @@ namespace Gateway.IntegrationTests.Telemetry;
 /// Issue 15, item 3: the upgrade span, exported over OTLP/HTTP by the built gateway as a process (the standard
 /// <c>OTEL_*</c> variables are read as in production) to a real receiver that decodes the protobuf.
 /// </summary>
+/// <remarks>
+/// In the timing collection, which runs alone: the in-process heap check's tracer listens to every ASP.NET Core
+/// host in the process, and the process test needs the default OTLP ports to itself.
+/// </remarks>
+[Collection(TimingCollection.Name)]
 public sealed class TracingTests
 {
     private static readonly TimeSpan SpanTimeout = TimeSpan.FromSeconds(20);
@@ -27,7 +32,7 @@ public sealed class TracingTests
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var backend = await EchoBackend.StartAsync();
         await using var gateway = StartGateway(backend, receiver);
-        var (publicPort, h2cPort, _) = await GatewayProcess.AllPortsAsync(gateway);
+        var (publicPort, h2cPort, managementPort) = await GatewayProcess.AllPortsAsync(gateway);
         var port = protocol == ClientProtocol.H2c ? h2cPort : publicPort;
         var traceId = ActivityTraceId.CreateRandom().ToHexString();
         var parentId = ActivitySpanId.CreateRandom().ToHexString();
@@ -73,11 +78,28 @@ public sealed class TracingTests
         Assert.Equal([4, 5, 6], await socket.EchoAsync([4, 5, 6], WebSocketMessageType.Binary));
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
         Assert.Equal(WebSocketCloseStatus.NormalClosure, (await backend.Session("traced").Closed.Task.WaitAsync(SpanTimeout)).Status);
-        // The session's end is a log line (SessionClosed, by session id), not a second span: still one server span.
-        await Task.Delay(500);
-        Assert.Single(receiver.Spans, span => span.TraceId == traceId && span.Kind == 2);
+
+        // Probes and scrapes on the management port are not traced, even with a sampled parent.
+        var probeTrace = ActivityTraceId.CreateRandom().ToHexString();
+        using (var http = new HttpClient())
+        {
+            foreach (var managementPath in new[] { "/healthz", "/metrics" })
+            {
+                using var probe = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{managementPort}{managementPath}");
+                probe.Headers.TryAddWithoutValidation("traceparent", $"00-{probeTrace}-{ActivitySpanId.CreateRandom().ToHexString()}-01");
+                (await http.SendAsync(probe)).EnsureSuccessStatusCode();
+            }
+        }
+
         // The same endpoint takes the gateway's metrics over OTLP.
         await Eventually.EqualAsync(true, () => receiver.MetricsNamed("gateway.sessions.opened"), SpanTimeout);
+
+        // Stopping flushes the exporter: the session's end is a log line (SessionClosed, by session id), not a second
+        // span, and the probes left none.
+        gateway.Terminate();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Single(receiver.Spans, span => span.TraceId == traceId && span.Kind == 2);
+        Assert.DoesNotContain(receiver.Spans, span => span.TraceId == probeTrace);
     }
 
     /// <summary>
@@ -113,13 +135,38 @@ public sealed class TracingTests
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
     }
 
+    /// <summary>
+    /// Without tracing the lean connector passes the client's trace headers on as they came (ASP.NET Core's activity
+    /// for log correlation is never recorded, so its id would name a span no one has).
+    /// </summary>
+    [Fact]
+    public async Task WithoutTracing_TheClientsTraceparent_ReachesTheBackendUnchanged()
+    {
+        await using var backend = await EchoBackend.StartAsync();
+        var settings = new GatewaySettings();
+        settings.Route("plain", "/plain", settings.Cluster("plain", backend.Address));
+        await using var gateway = await GatewayInstance.StartAsync(settings);
+        var traceParent = $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+
+        using var socket = await ConnectAsync(gateway.Ws("/plain?id=untraced"), ClientProtocol.Http11, traceParent);
+        Assert.Equal([1], await socket.EchoAsync([1], WebSocketMessageType.Binary));
+
+        Assert.Equal(traceParent, backend.Session("untraced").TraceParent);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+    }
+
     /// <summary>A refused upgrade is its span's whole story: the decision, the reason, the answer.</summary>
     [Fact]
     public async Task RefusedUpgrade_SpanCarriesTheDecisionTheReasonAndTheStatus()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var backend = await EchoBackend.StartAsync();
-        await using var gateway = StartGateway(backend, receiver, new() { ["ReverseProxy__Routes__echo__Metadata__Gateway.AllowedOrigins"] = "https://app.example" });
+        await using var gateway = StartGateway(backend, receiver, new()
+        {
+            ["ReverseProxy__Routes__echo__Metadata__Gateway.AllowedOrigins"] = "https://app.example",
+            // An operator's resource attributes win over the gateway's defaults.
+            ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=pod-7,deployment.environment=test",
+        });
         var (publicPort, _, _) = await GatewayProcess.AllPortsAsync(gateway);
         var traceId = ActivityTraceId.CreateRandom().ToHexString();
 
@@ -135,6 +182,9 @@ public sealed class TracingTests
         Assert.Equal(2, span.StatusCode);
         Assert.Null(span.Attr("gateway.session.id"));
         Assert.Equal(0, backend.ConnectionsAccepted);
+        Assert.Equal("websocket-gateway", span.ResourceAttributes["service.name"]);
+        Assert.Equal("pod-7", span.ResourceAttributes["service.instance.id"]);
+        Assert.Equal("test", span.ResourceAttributes["deployment.environment"]);
     }
 
     /// <summary>
@@ -176,6 +226,8 @@ public sealed class TracingTests
         settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
         settings["OTEL_BSP_SCHEDULE_DELAY"] = "100";
         settings["OTEL_METRIC_EXPORT_INTERVAL"] = "500";
+        // No session is left when a test stops the gateway: no reason to wait for load balancers.
+        settings["Gateway__Drain__Delay"] = "00:00:00";
         foreach (var (key, value) in extra ?? [])
         {
             settings[key] = value;
@@ -244,7 +296,7 @@ public sealed class TracingTests
                     listener.Start();
                     _listeners.Add(listener);
                 }
-                catch (SocketException exception) when (address.Equals(IPAddress.IPv6Loopback) && exception.SocketErrorCode == SocketError.AddressNotAvailable)
+                catch (SocketException exception) when (address.Equals(IPAddress.IPv6Loopback) && exception.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported)
                 {
                     listener.Dispose(); // no IPv6 here: localhost is 127.0.0.1
                 }

@@ -50,6 +50,19 @@ public sealed class GatewayOpenTelemetryTests
         Assert.Contains($"{variable}: 'http/json' is not grpc or http/protobuf.", error.Problems);
     }
 
+    [Theory]
+    [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces")]
+    [InlineData("OTEL_EXPORTER_OTLP_PROTOCOL", " HTTP/protobuf")]
+    public void BadEndpointOrProtocolSpelling_IsAConfigurationError(string variable, string value)
+    {
+        var configuration = Configuration(new() { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://collector:4318", [variable] = value });
+
+        var error = Assert.Throws<GatewayConfigurationException>(() => GatewayOpenTelemetry.Add(new ServiceCollection(), configuration));
+
+        Assert.Single(error.Problems, problem => problem.StartsWith(variable + ":", StringComparison.Ordinal));
+    }
+
     private static IConfiguration Configuration(Dictionary<string, string?> values)
         => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 }

@@ -151,6 +151,21 @@ public sealed class PrometheusBridgeTests
     }
 
     [Fact]
+    public async Task Histogram_WithALabelPrometheusReserves_IsLeftOutNotThrownIntoTheCaller()
+    {
+        var meters = TestServices.MeterFactory();
+        using var telemetry = new GatewayTelemetry(meters);
+        var histogram = meters.Create("Gateway.Test").CreateHistogram<double>("test.reserved", "s");
+
+        histogram.Record(1, new TagList { { "le", "x" } });
+        histogram.Record(2, new TagList { { "route", "a" } });
+
+        var text = await telemetry.ScrapeAsync();
+        Assert.Contains("test_reserved_seconds_count{route=\"a\"} 1\n", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("le=\"x\"", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Scrape_SameNameWithAnotherType_IsLeftOutNotThrown()
     {
         var meters = TestServices.MeterFactory();
