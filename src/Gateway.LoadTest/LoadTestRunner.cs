@@ -83,9 +83,25 @@ internal static class LoadTestRunner
             LoadTestCommand.Echo => EchoScenario.RunAsync(options, connector, metrics, bound.Token),
             _ => StormScenario.RunAsync(options, connector, metrics, bound.Token),
         };
+        var series = SampleOpenAsync(metrics, work);
         await ProgressDisplay.RunAsync(() => ProgressSnapshot.Take(metrics), work, LatencyName(options), worker);
         var messagingTime = await work;
+        await series;
         return LoadTestResult.From(metrics, options, Stopwatch.GetElapsedTime(started), messagingTime);
+    }
+
+    /// <summary>The sessions open at each whole second of the run, until <paramref name="work"/> ends.</summary>
+    private static async Task SampleOpenAsync(RunMetrics metrics, Task work)
+    {
+        var started = Stopwatch.GetTimestamp();
+        for (var second = 1; !work.IsCompleted; second++)
+        {
+            await Pacing.WaitUntilAsync(started + (second * Stopwatch.Frequency), CancellationToken.None);
+            if (!work.IsCompleted)
+            {
+                metrics.OpenPerSecond.Add(metrics.Open);
+            }
+        }
     }
 
     private static TimeSpan Bound(LoadTestOptions options) => options.Command == LoadTestCommand.Echo

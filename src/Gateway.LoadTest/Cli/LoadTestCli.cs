@@ -46,6 +46,7 @@ internal static class LoadTestCli
         var hold = Add(command, NonNegative("--hold", 30, "Seconds to hold the sessions open once the ramp is done."));
         var keepalive = Add(command, NonNegative("--keepalive", 0, "Seconds between small keepalive text messages on every session; 0 = none."));
         var concurrency = Add(command, PositiveInt("--concurrency", 64, "Upgrades in flight at most."));
+        var reconnect = new ReconnectOptions(command);
         command.SetAction((parseResult, cancellationToken) =>
         {
             var options = common.Bind(parseResult, LoadTestCommand.Hold) with
@@ -56,6 +57,7 @@ internal static class LoadTestCli
                 Keepalive = Seconds(parseResult.GetValue(keepalive)),
                 Concurrency = parseResult.GetValue(concurrency),
             };
+            options = reconnect.Bind(parseResult, options);
             options = options with
             {
                 Duration = options.Duration
@@ -83,8 +85,16 @@ internal static class LoadTestCli
             }
         });
         var binary = Add(command, new Option<bool>("--binary") { Description = "Send binary messages (default: text)." });
+        var reconnect = new ReconnectOptions(command);
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(reconnect.Enabled) && result.GetValue(size) < Reconnect.MessageSequence.End)
+            {
+                result.AddError($"--reconnect numbers every message: --size must be at least {Reconnect.MessageSequence.End} bytes.");
+            }
+        });
         command.SetAction((parseResult, cancellationToken) => run(
-            common.Bind(parseResult, LoadTestCommand.Echo) with
+            reconnect.Bind(parseResult, common.Bind(parseResult, LoadTestCommand.Echo) with
             {
                 Sessions = parseResult.GetValue(sessions),
                 Ramp = parseResult.GetValue(ramp),
@@ -92,7 +102,7 @@ internal static class LoadTestCli
                 Rate = parseResult.GetValue(rate),
                 Size = parseResult.GetValue(size),
                 Binary = parseResult.GetValue(binary),
-            },
+            }),
             cancellationToken));
         return command;
     }
@@ -172,6 +182,36 @@ internal static class LoadTestCli
             }
         });
         return option;
+    }
+
+    /// <summary><c>--reconnect</c> and its backoff, for hold and echo.</summary>
+    private sealed class ReconnectOptions
+    {
+        private readonly Option<double> _base;
+        private readonly Option<double> _cap;
+
+        public ReconnectOptions(Command command)
+        {
+            Enabled = Add(command, new Option<bool>("--reconnect") { Description = "Reopen a session that ends (or an upgrade that fails) as a well-behaved client does: exponential backoff with full jitter, Retry-After and the 1013 hint honoured." });
+            _base = Add(command, Positive("--reconnect-base", 0.5, "Seconds: the first backoff's upper bound; doubles with each failure."));
+            _cap = Add(command, Positive("--reconnect-cap", 30, "Seconds: the backoff's largest upper bound (a server's hint may be longer)."));
+            command.Validators.Add(result =>
+            {
+                if (result.GetValue(_cap) < result.GetValue(_base))
+                {
+                    result.AddError("--reconnect-cap must be at least --reconnect-base.");
+                }
+            });
+        }
+
+        public Option<bool> Enabled { get; }
+
+        public LoadTestOptions Bind(ParseResult parseResult, LoadTestOptions options) => options with
+        {
+            Reconnect = parseResult.GetValue(Enabled),
+            ReconnectBase = Seconds(parseResult.GetValue(_base)),
+            ReconnectCap = Seconds(parseResult.GetValue(_cap)),
+        };
     }
 
     /// <summary>The options every command has, added to one command.</summary>

@@ -62,6 +62,13 @@ internal sealed record LoadTestOptions
 
     public TimeSpan Linger { get; init; }
 
+    /// <summary>hold: a session that ends, or an upgrade that fails, is tried again (<see cref="Reconnect.ReconnectPolicy"/>).</summary>
+    public bool Reconnect { get; init; }
+
+    public TimeSpan ReconnectBase { get; init; } = TimeSpan.FromSeconds(0.5);
+
+    public TimeSpan ReconnectCap { get; init; } = TimeSpan.FromSeconds(30);
+
     public bool IsWorker => WorkerIndex is not null;
 
     /// <summary>Worker <paramref name="index"/>'s part: an even split of sessions, attempts, rate and ramp

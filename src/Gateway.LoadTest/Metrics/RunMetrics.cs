@@ -25,6 +25,15 @@ internal sealed class RunMetrics
 
     public LogLinearHistogram RetryAfterSeconds { get; } = new();
 
+    /// <summary>--reconnect: from a session's end to its replacement's opening.</summary>
+    public LogLinearHistogram ReconnectTimeMicroseconds { get; } = new();
+
+    /// <summary>--reconnect: sessions reopened, by what ended the one before (close code, <c>dropped</c>, or the failed attempt's cause).</summary>
+    public ConcurrentDictionary<string, long> Reconnects { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sessions open at each second of the run (sampled by the runner).</summary>
+    public List<long> OpenPerSecond { get; } = [];
+
     public ConcurrentDictionary<string, long> Failures { get; } = new(StringComparer.Ordinal);
 
     public ConcurrentDictionary<string, long> ClosedByServer { get; } = new(StringComparer.Ordinal);
@@ -75,6 +84,17 @@ internal sealed class RunMetrics
             RetryAfterSeconds.Record(seconds);
         }
     }
+
+    public void Reconnected(string cause, long microseconds)
+    {
+        Count(Reconnects, cause);
+        ReconnectTimeMicroseconds.Record(microseconds);
+    }
+
+    /// <summary>echo --reconnect: messages lost inside a connection, lost in its close, and echoed twice (set at the end).</summary>
+    public (long Lost, long LostInClose, long Duplicated)? SequenceCounts { get; private set; }
+
+    public void SetSequenceCounts(long lost, long lostInClose, long duplicated) => SequenceCounts = (lost, lostInClose, duplicated);
 
     public void StormAccepted() => Interlocked.Increment(ref _accepted);
 

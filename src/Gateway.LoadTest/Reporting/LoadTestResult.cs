@@ -39,6 +39,12 @@ internal sealed class LoadTestResult
 
     public LatencySummary? ServiceTimeMs { get; set; }
 
+    /// <summary>hold --reconnect: sessions reopened by cause and the time each took from the end of the one before.</summary>
+    public ReconnectCounts? Reconnects { get; set; }
+
+    /// <summary>Sessions open at each second of the run (workers: added up second by second).</summary>
+    public List<long> OpenPerSecond { get; set; } = [];
+
     /// <summary>Failures by cause: connect_refused, timeout, http_503, close_1013, exception_IOException...</summary>
     public SortedDictionary<string, long> Failures { get; set; } = new(StringComparer.Ordinal);
 
@@ -67,7 +73,13 @@ internal sealed class LoadTestResult
             },
             Failures = new SortedDictionary<string, long>(metrics.Failures, StringComparer.Ordinal),
             Histograms = new RawHistograms { ConnectTimeUs = metrics.ConnectTimeMicroseconds.ToData() },
+            OpenPerSecond = [.. metrics.OpenPerSecond],
         };
+        if (options.Reconnect)
+        {
+            result.Reconnects = new ReconnectCounts { ByCause = new SortedDictionary<string, long>(metrics.Reconnects, StringComparer.Ordinal) };
+            result.Histograms.ReconnectTimeUs = metrics.ReconnectTimeMicroseconds.ToData();
+        }
         if (options.Command == LoadTestCommand.Echo)
         {
             // Requested: the messages scheduled (rate × --duration); achieved: those echoed, over the sending time.
@@ -83,6 +95,9 @@ internal sealed class LoadTestResult
                 AchievedRate = seconds > 0 ? metrics.Received / seconds : 0,
                 Size = options.Size,
                 Binary = options.Binary,
+                Lost = metrics.SequenceCounts?.Lost,
+                LostInClose = metrics.SequenceCounts?.LostInClose,
+                Duplicated = metrics.SequenceCounts?.Duplicated,
             };
             result.Histograms.RoundTripUs = metrics.RoundTripMicroseconds.ToData();
             result.Histograms.ServiceTimeUs = metrics.ServiceTimeMicroseconds.ToData();
@@ -124,7 +139,7 @@ internal sealed class LoadTestResult
             ElapsedSeconds = parts.Max(p => p.ElapsedSeconds),
         };
         var connect = new LogLinearHistogram();
-        LogLinearHistogram? roundTrip = null, service = null, retryAfter = null;
+        LogLinearHistogram? roundTrip = null, service = null, retryAfter = null, reconnect = null;
         foreach (var part in parts)
         {
             merged.Sessions.Requested += part.Sessions.Requested;
@@ -143,6 +158,9 @@ internal sealed class LoadTestResult
                 merged.Messages.Sent += messages.Sent;
                 merged.Messages.Received += messages.Received;
                 merged.Messages.AchievedRate += messages.AchievedRate;
+                merged.Messages.Lost = Add(merged.Messages.Lost, messages.Lost);
+                merged.Messages.LostInClose = Add(merged.Messages.LostInClose, messages.LostInClose);
+                merged.Messages.Duplicated = Add(merged.Messages.Duplicated, messages.Duplicated);
             }
 
             if (part.Storm is { } storm)
@@ -157,6 +175,22 @@ internal sealed class LoadTestResult
             AddHistogram(ref roundTrip, part.Histograms.RoundTripUs);
             AddHistogram(ref service, part.Histograms.ServiceTimeUs);
             AddHistogram(ref retryAfter, part.Histograms.RetryAfterSeconds);
+            AddHistogram(ref reconnect, part.Histograms.ReconnectTimeUs);
+            if (part.Reconnects is { } reconnects)
+            {
+                merged.Reconnects ??= new ReconnectCounts();
+                AddCounts(merged.Reconnects.ByCause, reconnects.ByCause);
+            }
+
+            for (var second = 0; second < part.OpenPerSecond.Count; second++)
+            {
+                if (second == merged.OpenPerSecond.Count)
+                {
+                    merged.OpenPerSecond.Add(0);
+                }
+
+                merged.OpenPerSecond[second] += part.OpenPerSecond[second];
+            }
         }
 
         merged.Histograms = new RawHistograms
@@ -165,6 +199,7 @@ internal sealed class LoadTestResult
             RoundTripUs = roundTrip?.ToData(),
             ServiceTimeUs = service?.ToData(),
             RetryAfterSeconds = retryAfter?.ToData(),
+            ReconnectTimeUs = reconnect?.ToData(),
         };
         merged.Summarise();
         return merged;
@@ -186,8 +221,16 @@ internal sealed class LoadTestResult
             Storm.RetryAfterSeconds = new RetryAfterSummary { Count = h.Count, Min = h.Min, P50 = h.ValueAtPercentile(50), Max = h.Max };
         }
 
+        if (Reconnects is not null && Histograms.ReconnectTimeUs is { } reconnectTime)
+        {
+            Reconnects.Count = Reconnects.ByCause.Values.Sum();
+            Reconnects.TimeToReconnectMs = LatencySummary.FromMicroseconds(LogLinearHistogram.FromData(reconnectTime));
+        }
+
         FailureCount = Failures.Values.Sum();
     }
+
+    private static long? Add(long? total, long? part) => total is null && part is null ? null : (total ?? 0) + (part ?? 0);
 
     private static void AddCounts(SortedDictionary<string, long> into, IDictionary<string, long> from)
     {
@@ -242,6 +285,15 @@ internal sealed class MessageCounts
     public int Size { get; set; }
 
     public bool Binary { get; set; }
+
+    /// <summary>echo --reconnect: numbers an echo skipped, inside a connection (should be 0).</summary>
+    public long? Lost { get; set; }
+
+    /// <summary>echo --reconnect: sent on a connection that ended before their echo (RFC 6455 lets a closing endpoint drop them).</summary>
+    public long? LostInClose { get; set; }
+
+    /// <summary>echo --reconnect: numbers echoed again.</summary>
+    public long? Duplicated { get; set; }
 }
 
 internal sealed class StormCounts
@@ -312,6 +364,8 @@ internal sealed class RawHistograms
     public HistogramData? RoundTripUs { get; set; }
 
     public HistogramData? ServiceTimeUs { get; set; }
+
+    public HistogramData? ReconnectTimeUs { get; set; }
 
     public HistogramData? RetryAfterSeconds { get; set; }
 }

@@ -32,6 +32,10 @@ internal static class ResultTable
             summary.AddRow("messages/s requested", N(messages.RequestedRate));
             summary.AddRow("messages/s achieved", N(messages.AchievedRate));
             summary.AddRow("messages sent / received", $"{I(messages.Sent)} / {I(messages.Received)}");
+            if (messages.Lost is { } lost)
+            {
+                summary.AddRow("messages lost / lost in a close / duplicated", $"{I(lost)} / {I(messages.LostInClose ?? 0)} / {I(messages.Duplicated ?? 0)}");
+            }
         }
 
         if (result.Storm is { } storm)
@@ -51,6 +55,15 @@ internal static class ResultTable
             summary.AddRow("Retry-After s (min / p50 / max)", retry.Count == 0 ? "-" : $"{I(retry.Min)} / {I(retry.P50)} / {I(retry.Max)}");
         }
 
+        if (result.Reconnects is { } reconnects)
+        {
+            summary.AddRow("reconnects", I(reconnects.Count));
+            foreach (var (cause, count) in reconnects.ByCause)
+            {
+                summary.AddRow($"reconnects after {cause}", I(count));
+            }
+        }
+
         foreach (var (cause, count) in result.Failures)
         {
             summary.AddRow($"failure: {cause}", I(count));
@@ -67,6 +80,7 @@ internal static class ResultTable
         AddLatency(latency, "connect", result.ConnectTimeMs);
         AddLatency(latency, "round trip", result.RoundTripMs);
         AddLatency(latency, "service time", result.ServiceTimeMs);
+        AddLatency(latency, "time to reconnect", result.Reconnects?.TimeToReconnectMs);
         console.Write(latency);
     }
 

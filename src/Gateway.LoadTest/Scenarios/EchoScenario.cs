@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using Gateway.LoadTest.Cli;
 using Gateway.LoadTest.Metrics;
 using Gateway.LoadTest.Net;
+using Gateway.LoadTest.Reconnect;
 
 namespace Gateway.LoadTest.Scenarios;
 
@@ -22,33 +23,66 @@ internal static class EchoScenario
     public static async Task<TimeSpan?> RunAsync(LoadTestOptions options, WebSocketConnector connector, RunMetrics metrics, CancellationToken cancellationToken)
     {
         var random = new Random(options.Seed + (options.WorkerIndex ?? 0));
-        var sessions = await SessionOpener.OpenAsync(
-            options,
-            connector,
-            metrics,
-            _ =>
+        var buffers = new byte[options.Sessions][];
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            buffers[i] = new byte[options.Size];
+            // Text payloads stay valid UTF-8 (see MessageTimestamp).
+            if (options.Binary)
             {
-                var buffer = new byte[options.Size];
-                // Text payloads stay valid UTF-8 (see MessageTimestamp).
-                if (options.Binary)
-                {
-                    random.NextBytes(buffer);
-                }
-                else
-                {
-                    buffer.AsSpan().Fill((byte)'x');
-                }
+                random.NextBytes(buffers[i]);
+            }
+            else
+            {
+                buffers[i].AsSpan().Fill((byte)'x');
+            }
+        }
 
-                return buffer;
-            },
-            options.Size,
-            timestamps: true,
-            cancellationToken);
+        if (options.Reconnect)
+        {
+            return await ReconnectingAsync(options, connector, metrics, buffers, cancellationToken);
+        }
+
+        var sessions = await SessionOpener.OpenAsync(options, connector, metrics, i => buffers[i], options.Size, timestamps: true, cancellationToken);
         if (sessions.Count == 0)
         {
             return TimeSpan.Zero;
         }
 
+        var messagingTime = await SendAsync(options, metrics, sessions.Count, i => sessions[i], sequenceFor: null, cancellationToken);
+        metrics.SetOpenAtEnd(sessions.Count(s => s.IsOpen));
+        await SessionOpener.CloseAllAsync(sessions);
+        return messagingTime;
+    }
+
+    /// <summary>
+    /// <c>--reconnect</c>: each client keeps a session open (<see cref="ReconnectingClient"/>) and numbers its
+    /// messages across its sessions (<see cref="MessageSequence"/>, bytes 16-23), so messages lost or duplicated
+    /// across a reconnect are counted, apart from those a closing connection dropped.
+    /// </summary>
+    private static async Task<TimeSpan?> ReconnectingAsync(LoadTestOptions options, WebSocketConnector connector, RunMetrics metrics, byte[][] buffers, CancellationToken cancellationToken)
+    {
+        var sequences = buffers.Select(_ => new MessageSequence()).ToArray();
+        var (first, failures) = await SessionOpener.OpenEachAsync(options, connector, metrics, i => buffers[i], options.Size, timestamps: true, cancellationToken, i => sequences[i]);
+        using var clients = new ReconnectingClients(
+            options,
+            connector,
+            metrics,
+            first,
+            failures,
+            (i, socket) => new LoadSession(socket, metrics, options.Size, buffers[i], timestamps: true, text: !options.Binary, sequences[i]),
+            cancellationToken);
+        var messagingTime = await SendAsync(options, metrics, clients.Count, i => clients[i], i => sequences[i], cancellationToken);
+        var open = await clients.StopAsync();
+        metrics.SetOpenAtEnd(open.Count(s => s.IsOpen));
+        await SessionOpener.CloseAllAsync(open);
+        metrics.SetSequenceCounts(sequences.Sum(s => s.Lost), sequences.Sum(s => s.LostInClose), sequences.Sum(s => s.Duplicates));
+        return messagingTime;
+    }
+
+    /// <summary>The open loop: message k due at start + k / rate, on the next session that can send; then the echoes' drain.</summary>
+    private static async Task<TimeSpan> SendAsync(LoadTestOptions options, RunMetrics metrics, int count, Func<int, LoadSession?> sessionAt, Func<int, MessageSequence>? sequenceFor, CancellationToken cancellationToken)
+    {
         var type = options.Binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
         var total = (long)Math.Round(options.Rate * options.Duration!.Value.TotalSeconds);
         var ticksPerMessage = Stopwatch.Frequency / options.Rate;
@@ -58,20 +92,31 @@ internal static class EchoScenario
         {
             var due = start + (long)(k * ticksPerMessage);
             await Pacing.WaitUntilAsync(due, cancellationToken);
-            var index = await NextReadyAsync(sessions, cursor, cancellationToken);
+            var index = await NextReadyAsync(count, sessionAt, cursor, cancellationToken);
             if (index < 0)
             {
+                // With --reconnect every client may be between sessions: the message is not sent, and counted.
                 metrics.Error("send_no_open_session");
-                break;
+                if (sequenceFor is null)
+                {
+                    break;
+                }
+
+                continue;
             }
 
-            var session = sessions[index];
-            cursor = (index + 1) % sessions.Count;
+            var session = sessionAt(index)!;
+            cursor = (index + 1) % count;
             var buffer = session.SendBuffer!;
             MessageTimestamp.Write(buffer, due, !options.Binary);
             if (buffer.Length >= 2 * MessageTimestamp.Size)
             {
                 MessageTimestamp.Write(buffer.AsSpan(MessageTimestamp.Size), Stopwatch.GetTimestamp(), !options.Binary);
+            }
+
+            if (sequenceFor is not null)
+            {
+                MessageTimestamp.Write(buffer.AsSpan(MessageSequence.Offset), sequenceFor(index).Next(), !options.Binary);
             }
 
             session.Send(buffer, type);
@@ -87,22 +132,24 @@ internal static class EchoScenario
             await Task.Delay(10, CancellationToken.None);
         }
 
-        metrics.SetOpenAtEnd(sessions.Count(s => s.IsOpen));
-        await SessionOpener.CloseAllAsync(sessions);
         return messagingTime;
     }
 
     /// <summary>The first session from <paramref name="cursor"/> that can send now; if all are busy, waits for the
     /// one at the cursor (the message keeps its due time, so the wait is measured).</summary>
-    private static async ValueTask<int> NextReadyAsync(List<LoadSession> sessions, int cursor, CancellationToken cancellationToken)
+    private static async ValueTask<int> NextReadyAsync(int count, Func<int, LoadSession?> sessionAt, int cursor, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < 2; attempt++)
         {
             LoadSession? busy = null;
-            for (var i = 0; i < sessions.Count; i++)
+            for (var i = 0; i < count; i++)
             {
-                var index = (cursor + i) % sessions.Count;
-                var session = sessions[index];
+                var index = (cursor + i) % count;
+                if (sessionAt(index) is not { } session)
+                {
+                    continue;
+                }
+
                 if (session.ReadyToSend)
                 {
                     return index;

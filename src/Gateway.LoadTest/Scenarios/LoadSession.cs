@@ -17,13 +17,16 @@ internal sealed class LoadSession
     private readonly RunMetrics _metrics;
     private readonly bool _timestamps;
     private readonly bool _text;
+    private readonly Reconnect.MessageSequence? _sequence;
     private Task? _pendingSend;
     private volatile bool _closing;
     private volatile bool _ended;
 
-    public LoadSession(ClientWebSocket socket, RunMetrics metrics, int receiveBufferSize, byte[]? sendBuffer, bool timestamps, bool text)
+    /// <param name="sequence">echo --reconnect: the client's message numbers (bytes 16-23 of each message), or null.</param>
+    public LoadSession(ClientWebSocket socket, RunMetrics metrics, int receiveBufferSize, byte[]? sendBuffer, bool timestamps, bool text, Reconnect.MessageSequence? sequence = null)
     {
         _text = text;
+        _sequence = sequence;
         Socket = socket;
         _metrics = metrics;
         _receiveBuffer = new byte[Math.Max(receiveBufferSize, 64)];
@@ -40,6 +43,14 @@ internal sealed class LoadSession
 
     /// <summary>The session ended before the tool closed it (closed by the server, or dropped).</summary>
     public bool Ended => _ended;
+
+    /// <summary>Why the session ended, once <see cref="Ended"/>: the server's close code (<c>close_1012</c>) or <c>dropped</c>.</summary>
+    public string EndCause => ServerCloseStatus is { } status ? $"close_{status}" : "dropped";
+
+    /// <summary>The server's close code and reason, when it closed the session.</summary>
+    public int? ServerCloseStatus { get; private set; }
+
+    public string? ServerCloseReason { get; private set; }
 
     public bool IsOpen => !_ended && Socket.State == WebSocketState.Open;
 
@@ -137,6 +148,8 @@ internal sealed class LoadSession
                 {
                     if (!_closing)
                     {
+                        ServerCloseStatus = (int?)Socket.CloseStatus;
+                        ServerCloseReason = Socket.CloseStatusDescription;
                         _ended = true;
                         _metrics.ServerClosed((int?)Socket.CloseStatus);
                         await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
@@ -151,7 +164,7 @@ internal sealed class LoadSession
                     // Longer than the buffer: keep the 16-byte timestamp header, drop the rest.
                     if (offset == buffer.Length)
                     {
-                        offset = Math.Min(16, buffer.Length);
+                        offset = Math.Min(_sequence is null ? 2 * MessageTimestamp.Size : Reconnect.MessageSequence.End, buffer.Length);
                     }
 
                     continue;
@@ -163,6 +176,11 @@ internal sealed class LoadSession
                     var intended = MessageTimestamp.Read(buffer, _text);
                     var actual = offset >= 2 * MessageTimestamp.Size ? MessageTimestamp.Read(buffer.AsSpan(MessageTimestamp.Size), _text) : -1;
                     _metrics.MessageReceived(Clock.Microseconds(now - intended), actual >= 0 ? Clock.Microseconds(now - actual) : -1);
+                }
+
+                if (_sequence is not null && offset >= Reconnect.MessageSequence.End)
+                {
+                    _sequence.Echoed(MessageTimestamp.Read(buffer.AsSpan(Reconnect.MessageSequence.Offset), _text));
                 }
 
                 offset = 0;
@@ -179,6 +197,7 @@ internal sealed class LoadSession
         }
         finally
         {
+            _sequence?.ConnectionEnded();
             _metrics.SessionEnded();
         }
     }

@@ -18,7 +18,24 @@ internal static class SessionOpener
         bool timestamps,
         CancellationToken cancellationToken)
     {
+        var (sessions, _) = await OpenEachAsync(options, connector, metrics, sendBufferFor, receiveBufferSize, timestamps, cancellationToken);
+        return [.. sessions.OfType<LoadSession>()];
+    }
+
+    /// <summary>As <see cref="OpenAsync"/>, by attempt: the session, or the failed attempt's outcome.</summary>
+    /// <param name="sequenceFor">echo --reconnect: each attempt's message numbers.</param>
+    public static async Task<(LoadSession?[] Sessions, ConnectOutcome[] Failures)> OpenEachAsync(
+        LoadTestOptions options,
+        WebSocketConnector connector,
+        RunMetrics metrics,
+        Func<int, byte[]?> sendBufferFor,
+        int receiveBufferSize,
+        bool timestamps,
+        CancellationToken cancellationToken,
+        Func<int, Reconnect.MessageSequence?>? sequenceFor = null)
+    {
         var sessions = new LoadSession?[options.Sessions];
+        var failures = new ConnectOutcome[options.Sessions];
         using var inFlight = new SemaphoreSlim(options.Concurrency);
         var attempts = new List<Task>(options.Sessions);
         var start = Stopwatch.GetTimestamp();
@@ -48,10 +65,11 @@ internal static class SessionOpener
                     {
                         metrics.SessionOpened(outcome.Microseconds);
                         metrics.RecordIntervalLatency(outcome.Microseconds);
-                        sessions[index] = new LoadSession(socket, metrics, receiveBufferSize, sendBufferFor(index), timestamps, !options.Binary);
+                        sessions[index] = new LoadSession(socket, metrics, receiveBufferSize, sendBufferFor(index), timestamps, !options.Binary, sequenceFor?.Invoke(index));
                     }
                     else
                     {
+                        failures[index] = outcome;
                         metrics.SessionFailed(outcome.FailureCause!);
                     }
                 }
@@ -63,7 +81,7 @@ internal static class SessionOpener
         }
 
         await Task.WhenAll(attempts);
-        return [.. sessions.OfType<LoadSession>()];
+        return (sessions, failures);
     }
 
     public static async Task CloseAllAsync(IEnumerable<LoadSession> sessions) =>

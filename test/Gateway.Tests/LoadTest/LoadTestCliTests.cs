@@ -30,11 +30,25 @@ public sealed class LoadTestCliTests
     [InlineData("storm --url ws://h/x --concurrency 0", "--concurrency must be at least 1")]
     [InlineData("storm --url ws://h/x --linger-ms -10", "--linger-ms must not be negative")]
     [InlineData("storm --url ftp://h/x", "ws:// or wss://")]
+    [InlineData("hold --url ws://h/x --reconnect --reconnect-base 2 --reconnect-cap 1", "--reconnect-cap must be at least --reconnect-base")]
+    [InlineData("hold --url ws://h/x --reconnect --reconnect-base 0", "--reconnect-base must be greater than 0")]
+    [InlineData("echo --url ws://h/x --reconnect --size 16", "--size must be at least 24 bytes")]
     public async Task OtherCommands_BadArguments_ExitCode2(string arguments, string expected)
     {
         var (exitCode, error, _) = await RunAsync(arguments.Split(' '));
         Assert.Equal(2, exitCode);
         Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hold_Reconnect_BindsItsBackoff()
+    {
+        var (exitCode, _, options) = await RunAsync(["hold", "--url", "ws://h/x", "--reconnect", "--reconnect-base", "0.25", "--reconnect-cap", "8"]);
+        Assert.Equal(0, exitCode);
+        Assert.Equal((true, TimeSpan.FromSeconds(0.25), TimeSpan.FromSeconds(8)), (options!.Reconnect, options.ReconnectBase, options.ReconnectCap));
+
+        (_, _, options) = await RunAsync(["hold", "--url", "ws://h/x"]);
+        Assert.Equal((false, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(30)), (options!.Reconnect, options.ReconnectBase, options.ReconnectCap));
     }
 
     [Fact]

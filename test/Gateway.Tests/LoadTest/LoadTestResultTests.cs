@@ -35,6 +35,34 @@ public sealed class LoadTestResultTests
     }
 
     [Fact]
+    public void Merge_WithReconnect_AddsCausesTimesSequenceCountsAndTheSeriesSecondBySecond()
+    {
+        var options = new LoadTestOptions { Command = LoadTestCommand.Echo, Url = new Uri("ws://h/x"), Sessions = 4, Rate = 10, Size = 32, Duration = TimeSpan.FromSeconds(3), Reconnect = true };
+        var a = Worker(1_000, 2);
+        a.Reconnected("close_1012", 150_000);
+        a.Reconnected("dropped", 50_000);
+        a.SetSequenceCounts(0, 3, 0);
+        a.OpenPerSecond.AddRange([2, 1, 2]);
+        var b = Worker(1_000, 2);
+        b.Reconnected("close_1012", 1_100_000);
+        b.SetSequenceCounts(1, 2, 1);
+        b.OpenPerSecond.AddRange([2, 2, 2, 2]);
+
+        var merged = LoadTestResult.Merge([
+            LoadTestResult.FromJson(LoadTestResult.From(a, options, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(3)).ToJson()),
+            LoadTestResult.FromJson(LoadTestResult.From(b, options, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(3)).ToJson()),
+        ]);
+
+        Assert.Equal(3, merged.Reconnects!.Count);
+        Assert.Equal(2, merged.Reconnects.ByCause["close_1012"]);
+        Assert.Equal(1, merged.Reconnects.ByCause["dropped"]);
+        Assert.Equal(3, merged.Reconnects.TimeToReconnectMs.Count);
+        Assert.InRange(merged.Reconnects.TimeToReconnectMs.Max, 1_095, 1_105);
+        Assert.Equal((1L, 5L, 1L), (merged.Messages!.Lost!.Value, merged.Messages.LostInClose!.Value, merged.Messages.Duplicated!.Value));
+        Assert.Equal([4L, 3L, 4L, 2L], merged.OpenPerSecond);
+    }
+
+    [Fact]
     public void Storm_RetryAfterSummary_IsMinMedianMax()
     {
         var metrics = new RunMetrics();
