@@ -99,11 +99,12 @@ public sealed class HoldReconnectTests
             // upgrade was refused waits out the Retry-After (1 s); a 1013 one not before its hint (1 s). So four fast
             // reconnects, then six of at least a second.
             var times = Gateway.LoadTest.Metrics.LogLinearHistogram.FromData(result.Histograms.ReconnectTimeUs!);
-            Assert.True(times.ValueAtPercentile(40) < 500_000, $"4th fastest reconnect {times.ValueAtPercentile(40)} µs");
+            Assert.True(times.ValueAtPercentile(40) < 900_000, $"4th fastest reconnect {times.ValueAtPercentile(40)} µs");
             Assert.True(times.ValueAtPercentile(50) >= 990_000, $"5th fastest reconnect {times.ValueAtPercentile(50)} µs");
-            // One sample a second; by the end all ten are open again.
-            Assert.InRange(result.OpenPerSecond.Count, 4, 7);
-            Assert.Equal(10, result.OpenPerSecond[^1]);
+            // One sample a second: fewer than ten open while the hinted ones wait out their second, ten again after.
+            Assert.InRange(result.OpenPerSecond.Count, 4, 15);
+            Assert.Contains(result.OpenPerSecond, open => open < 10);
+            Assert.Equal(10, result.OpenPerSecond.Max());
         }
         finally
         {
