@@ -33,6 +33,7 @@ internal sealed class ReconnectingClient
     /// <summary>
     /// Keeps a session open until <paramref name="stopping"/>: starting from <paramref name="first"/>, or, when the
     /// first upgrade failed (<paramref name="first"/> null), from that failure's <paramref name="firstFailure"/>.
+    /// <see cref="Current"/> is <paramref name="first"/> when this returns.
     /// </summary>
     public async Task RunAsync(LoadSession? first, ConnectOutcome firstFailure, CancellationToken stopping)
     {

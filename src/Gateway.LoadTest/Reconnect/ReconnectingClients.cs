@@ -35,8 +35,9 @@ internal sealed class ReconnectingClients : IDisposable
         {
             var index = i;
             var client = _clients[i] = new ReconnectingClient(connector, metrics, policy, socket => wrap(index, socket));
-            var (session, failure, stopping) = (first[i], failures[i], _stopping.Token);
-            _loops[i] = Task.Run(() => client.RunAsync(session, failure, stopping), CancellationToken.None);
+            // Called here, not queued: it takes its first session before it first waits, so the command's first
+            // message already finds every client's session.
+            _loops[i] = client.RunAsync(first[i], failures[i], _stopping.Token);
         }
     }
 

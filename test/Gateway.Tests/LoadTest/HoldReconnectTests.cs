@@ -8,8 +8,8 @@ namespace Gateway.Tests.LoadTest;
 
 /// <summary>
 /// <c>hold --reconnect</c> against a real Kestrel WebSocket server that ends its first sessions: five with a 1013
-/// close whose reason asks for a retry after 1 s, five by dropping the connection, and refuses one upgrade with 503
-/// and <c>Retry-After: 1</c>. Every client comes back, each after the delay its cause allows.
+/// close whose reason asks for a retry after 3 s, five by dropping the connection, and refuses one upgrade with 503
+/// and <c>Retry-After: 3</c>. Every client comes back, each after the delay its cause allows.
 /// </summary>
 public sealed class HoldReconnectTests
 {
@@ -30,7 +30,7 @@ public sealed class HoldReconnectTests
             if (Interlocked.Increment(ref upgrades) == 11)
             {
                 context.Response.StatusCode = 503;
-                context.Response.Headers.RetryAfter = "1";
+                context.Response.Headers.RetryAfter = "3";
                 return;
             }
 
@@ -43,7 +43,7 @@ public sealed class HoldReconnectTests
                 await Task.Delay(300);
                 if (number <= 5)
                 {
-                    await socket.CloseOutputAsync((WebSocketCloseStatus)1013, "Try Again Later; retry after 1 s", CancellationToken.None);
+                    await socket.CloseOutputAsync((WebSocketCloseStatus)1013, "Try Again Later; retry after 3 s", CancellationToken.None);
                 }
                 else
                 {
@@ -77,7 +77,7 @@ public sealed class HoldReconnectTests
                 Url = new Uri($"ws://127.0.0.1:{server.Port}/hold"),
                 Sessions = 10,
                 Ramp = 0,
-                Hold = TimeSpan.FromSeconds(5),
+                Hold = TimeSpan.FromSeconds(8),
                 Duration = TimeSpan.FromSeconds(30),
                 Reconnect = true,
                 ReconnectBase = TimeSpan.FromMilliseconds(200),
@@ -96,13 +96,13 @@ public sealed class HoldReconnectTests
             Assert.Equal(10, result.Sessions.OpenAtEnd);
             Assert.Equal(20, result.Sessions.Opened);
             // A dropped session comes back within its first backoff (≤ 0.2 s, plus the upgrade), but the one whose
-            // upgrade was refused waits out the Retry-After (1 s); a 1013 one not before its hint (1 s). So four fast
-            // reconnects, then six of at least a second.
+            // upgrade was refused waits out the Retry-After (3 s); a 1013 one not before its hint (3 s). So four fast
+            // reconnects (well under the hints even on a loaded machine), then six of at least 3 s.
             var times = Gateway.LoadTest.Metrics.LogLinearHistogram.FromData(result.Histograms.ReconnectTimeUs!);
-            Assert.True(times.ValueAtPercentile(40) < 900_000, $"4th fastest reconnect {times.ValueAtPercentile(40)} µs");
-            Assert.True(times.ValueAtPercentile(50) >= 990_000, $"5th fastest reconnect {times.ValueAtPercentile(50)} µs");
+            Assert.True(times.ValueAtPercentile(40) < 2_500_000, $"4th fastest reconnect {times.ValueAtPercentile(40)} µs");
+            Assert.True(times.ValueAtPercentile(50) >= 2_980_000, $"5th fastest reconnect {times.ValueAtPercentile(50)} µs");
             // One sample a second: fewer than ten open while the hinted ones wait out their second, ten again after.
-            Assert.InRange(result.OpenPerSecond.Count, 4, 15);
+            Assert.InRange(result.OpenPerSecond.Count, 7, 20);
             Assert.Contains(result.OpenPerSecond, open => open < 10);
             Assert.Equal(10, result.OpenPerSecond.Max());
         }
@@ -176,7 +176,63 @@ public sealed class HoldReconnectTests
             Assert.Equal(0, messages.Duplicated);
             // Every message sent was echoed, or cut by a close, or (between sessions) not sent at all.
             Assert.Equal(messages.Sent, messages.Received + messages.LostInClose);
-            Assert.True(messages.Received > 800, $"{messages.Received} echoed");
+            // The load goes on across the reconnects (at least half the scheduled messages echoed, even on a loaded box).
+            Assert.True(messages.Received >= messages.Requested / 2, $"{messages.Received} of {messages.Requested} echoed");
+
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    /// <summary>Every client has its first session from the first message on: none finds no session to go on.</summary>
+    [Fact]
+    public async Task Echo_WithReconnect_FromTheFirstMessage_EveryMessageFindsASession()
+    {
+        await using var server = await WebSocketTestServer.StartAsync(async context =>
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var buffer = new byte[4096];
+            try
+            {
+                while (true)
+                {
+                    var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                    if (result.CloseStatus.HasValue)
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+                        return;
+                    }
+
+                    await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, CancellationToken.None);
+                }
+            }
+            catch (WebSocketException)
+            {
+            }
+        });
+        var json = Path.GetTempFileName();
+        try
+        {
+            var options = new LoadTestOptions
+            {
+                Command = LoadTestCommand.Echo,
+                Url = new Uri($"ws://127.0.0.1:{server.Port}/echo"),
+                Sessions = 50,
+                Rate = 2000,
+                Size = 32,
+                Duration = TimeSpan.FromSeconds(1),
+                Reconnect = true,
+                JsonFile = json,
+            };
+
+            Assert.Equal(0, await LoadTestRunner.RunAsync(options, [], CancellationToken.None));
+
+            var result = LoadTestResult.FromJson(await File.ReadAllTextAsync(json));
+            Assert.Empty(result.Failures);
+            Assert.Equal(2000, result.Messages!.Sent);
+            Assert.Equal(2000, result.Messages.Received);
         }
         finally
         {
