@@ -97,7 +97,7 @@ internal static class EchoScenario
             {
                 // With --reconnect every client may be between sessions: the message is not sent, and counted.
                 metrics.Error("send_no_open_session");
-                if (sequenceFor is null)
+                if (!options.Reconnect)
                 {
                     break;
                 }

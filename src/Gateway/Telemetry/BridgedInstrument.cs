@@ -73,8 +73,7 @@ internal sealed class BridgedInstrument
 
     public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        var keySet = Find(tags) ?? Add(tags);
-        if (keySet?.Child(tags) is not { } child)
+        if ((Find(tags) ?? Add(tags)).Child(tags) is not { } child)
         {
             return;
         }
@@ -122,7 +121,7 @@ internal sealed class BridgedInstrument
     /// prometheus-net refuses (a label it reserves, such as <c>le</c> on a histogram; buckets it will not take) leaves
     /// these series out instead of throwing into the instrument's caller.
     /// </summary>
-    private KeySet? Add(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    private KeySet Add(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         var keys = new string[tags.Length];
         var labels = new string[tags.Length];
