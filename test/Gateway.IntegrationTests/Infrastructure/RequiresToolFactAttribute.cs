@@ -57,11 +57,13 @@ public static class ExternalTool
             ? Find("node") is not null && NodeModules is { } modules && Directory.Exists(Path.Combine(modules, tool[NodePrefix.Length..]))
             : Find(tool) is not null;
 
-    /// <summary>The program on PATH, or in the default tools folder of .ci/run (helm); null when missing.</summary>
+    /// <summary>The program on PATH, in the default tools folder of .ci/run (helm), or in /usr/sbin (where Debian
+    /// puts haproxy, off a normal user's PATH); null when missing.</summary>
     public static string? Find(string tool)
         => (Environment.GetEnvironmentVariable("PATH") ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Append(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "gateway-ci-tools", "bin"))
+            .Append("/usr/sbin")
             .Select(directory => Path.Combine(directory, tool))
             .FirstOrDefault(File.Exists);
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Gateway.IntegrationTests.Infrastructure;
 
@@ -50,7 +49,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            var port = FreePort();
+            var port = LoopbackPorts.Free();
             var address = new Uri($"http://127.0.0.1:{port}/");
             var process = ExternalProcess.Start(
                 ExternalTool.Find("prometheus") ?? "prometheus",
@@ -149,12 +148,5 @@ internal sealed class PrometheusServer : IAsyncDisposable
         }
 
         throw new TimeoutException($"Prometheus not ready after {timeout.TotalSeconds} s:\n{_process.StandardError}");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
