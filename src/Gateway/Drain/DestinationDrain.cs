@@ -1,7 +1,10 @@
 using System.Globalization;
 using Gateway.Sessions;
 using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
 
 namespace Gateway.Drain;
 
@@ -31,18 +34,31 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
     private static readonly TimeSpan MaxWindow = TimeSpan.FromHours(1);
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string Cluster, string Destination), (CancellationTokenSource Cancel, string? Address)> _running = [];
+    private readonly Dictionary<(string Cluster, string Destination), (CancellationTokenSource Cancel, string? Address, bool ByOperator)> _running = [];
     private readonly SessionRegistry _registry;
     private readonly DrainOptions _options;
     private readonly TimeSpan _latePeriod;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<DestinationDrain> _logger;
+    private readonly IServiceProvider? _services;
     private Dictionary<string, ClusterConfig> _clusters = new(StringComparer.OrdinalIgnoreCase);
     private int _runningCount;
 
     /// <param name="proxy">Its <c>RequestTimeout</c> bounds an upgrade's handshake: how long after the window a session can still open on the destination.</param>
-    public DestinationDrain(SessionRegistry registry, IOptions<DrainOptions> options, IOptions<Proxy.ProxyOptions> proxy, TimeProvider timeProvider, ILogger<DestinationDrain> logger)
+    /// <param name="services">
+    /// Where an operator's drain finds YARP's state and health updater to keep new sessions off the destination. Looked up
+    /// then, not taken here: YARP's configuration manager (the state) takes every <see cref="IConfigChangeListener"/>,
+    /// this one among them.
+    /// </param>
+    public DestinationDrain(
+        SessionRegistry registry,
+        IOptions<DrainOptions> options,
+        IOptions<Proxy.ProxyOptions> proxy,
+        TimeProvider timeProvider,
+        ILogger<DestinationDrain> logger,
+        IServiceProvider? services = null)
     {
+        _services = services;
         _registry = registry;
         _options = options.Value;
         _latePeriod = proxy.Value.RequestTimeout;
@@ -86,7 +102,8 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         var back = new List<CancellationTokenSource>();
         lock (_lock)
         {
-            foreach (var (pair, running) in _running.Where(entry => Has(current, entry.Key.Cluster, entry.Key.Destination, entry.Value.Address)).ToList())
+            // An operator's drain is of a destination still configured: only the configuration's own drains stop when it comes back.
+            foreach (var (pair, running) in _running.Where(entry => !entry.Value.ByOperator && Has(current, entry.Key.Cluster, entry.Key.Destination, entry.Value.Address)).ToList())
             {
                 // Back before its window ended: the sessions still open stay.
                 back.Add(running.Cancel);
@@ -103,7 +120,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
                         && WindowOf(cluster, _options.DestinationWindow, out _) is { } window)
                     {
                         var cancel = new CancellationTokenSource();
-                        _running[(clusterId, destination)] = (cancel, config.Address);
+                        _running[(clusterId, destination)] = (cancel, config.Address, false);
                         removed.Add((clusterId, destination, config.Address, window, cancel));
                     }
                 }
@@ -117,7 +134,61 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         back.ForEach(static cancel => cancel.Cancel());
         foreach (var (cluster, destination, address, window, cancel) in removed)
         {
-            _ = DrainAsync(cluster, destination, address, window, cancel);
+            _ = DrainAsync(cluster, destination, address, window, cancel, byOperator: false);
+        }
+    }
+
+    /// <summary>
+    /// An operator's drain (the management API) of a destination still in its cluster: its sessions are closed as when it
+    /// leaves the configuration, across <paramref name="window"/> (null: the cluster's window, or
+    /// <see cref="DrainOptions.DestinationWindow"/> where the cluster has it off), and the balancer skips the destination
+    /// (passive health unhealthy) until the drain's end, so the clients it moves do not come back to it. To keep it out
+    /// for good, remove it from the configuration.
+    /// </summary>
+    public OperatorDrain StartByOperator(string clusterId, string destinationId, TimeSpan? window)
+    {
+        CancellationTokenSource cancel;
+        string? address;
+        TimeSpan chosen;
+        lock (_lock)
+        {
+            if (!_clusters.TryGetValue(clusterId, out var cluster) || cluster.Destinations is null || !cluster.Destinations.TryGetValue(destinationId, out var destination))
+            {
+                return new OperatorDrain(OperatorDrainOutcome.Unknown, clusterId, destinationId, null, 0, TimeSpan.Zero);
+            }
+
+            // The configuration's ids, not the caller's spelling (ids are case-insensitive).
+            clusterId = cluster.ClusterId;
+            destinationId = cluster.Destinations.Keys.First(key => string.Equals(key, destinationId, StringComparison.OrdinalIgnoreCase));
+            address = destination.Address;
+            chosen = window ?? WindowOf(cluster, _options.DestinationWindow, out _) ?? _options.DestinationWindow;
+            if (_running.ContainsKey((clusterId, destinationId)))
+            {
+                return new OperatorDrain(OperatorDrainOutcome.AlreadyDraining, clusterId, destinationId, address, 0, chosen);
+            }
+
+            cancel = new CancellationTokenSource();
+            _running[(clusterId, destinationId)] = (cancel, address, true);
+            Volatile.Write(ref _runningCount, _running.Count);
+        }
+
+        KeepNewSessionsOff(clusterId, destinationId, chosen > _latePeriod ? chosen : _latePeriod);
+        var sessions = SessionsOn(clusterId, destinationId, address).Count();
+        _ = DrainAsync(clusterId, destinationId, address, chosen, cancel, byOperator: true);
+        return new OperatorDrain(OperatorDrainOutcome.Started, clusterId, destinationId, address, sessions, chosen);
+    }
+
+    /// <summary>The longest window an operator may ask for (as for <see cref="WindowMetadata"/>).</summary>
+    public static TimeSpan MaxOperatorWindow => MaxWindow;
+
+    private void KeepNewSessionsOff(string clusterId, string destinationId, TimeSpan period)
+    {
+        if (_services?.GetService<IProxyStateLookup>() is { } state
+            && _services.GetService<IDestinationHealthUpdater>() is { } health
+            && state.TryGetCluster(clusterId, out var cluster)
+            && cluster.Destinations.TryGetValue(destinationId, out var destination))
+        {
+            health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, period);
         }
     }
 
@@ -153,7 +224,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
             && destinations.TryGetValue(destination, out var current)
             && string.Equals(current.Address, address, StringComparison.OrdinalIgnoreCase);
 
-    private async Task DrainAsync(string cluster, string destination, string? address, TimeSpan window, CancellationTokenSource cancel)
+    private async Task DrainAsync(string cluster, string destination, string? address, TimeSpan window, CancellationTokenSource cancel, bool byOperator)
     {
         // Off YARP's configuration thread: the walk below reads every session.
         await Task.Yield();
@@ -162,7 +233,15 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
         try
         {
             var sessions = SessionsOn(cluster, destination, address).ToArray();
-            Log.Started(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
+            if (byOperator)
+            {
+                Log.StartedByOperator(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
+            }
+            else
+            {
+                Log.Started(_logger, destination, cluster, sessions.Length, window.TotalSeconds);
+            }
+
             await DrainSchedule.CloseAcrossAsync(sessions, window, _options.BatchInterval, _timeProvider, Close, (batch, _, _) => told += batch, cancel.Token);
 
             // Upgrades to the destination that were under way when the configuration changed: those open now, and
@@ -237,8 +316,7 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
     /// already under way (its close frames are relayed; a 1012 after them would be a frame after a close).
     /// </summary>
     private int Close(Session session)
-        => !session.HasEnded && session.BackendCloseStatus is null && session.ClientCloseStatus is null
-            && session.BeginClose(SessionCloseReason.DestinationDrain, _timeProvider.GetTimestamp()) ? 1 : 0;
+        => !session.IsEnding && session.BeginClose(SessionCloseReason.DestinationDrain, _timeProvider.GetTimestamp()) ? 1 : 0;
 
     private static partial class Log
     {
@@ -250,6 +328,9 @@ internal sealed partial class DestinationDrain : IConfigChangeListener, IDisposa
 
         [LoggerMessage(12, LogLevel.Information, "Destination {DestinationId} is back in cluster {ClusterId}: its drain stops; its sessions still open stay.", EventName = "DestinationDrainStopped")]
         public static partial void Stopped(ILogger logger, string destinationId, string clusterId);
+
+        [LoggerMessage(14, LogLevel.Information, "Destination {DestinationId} in cluster {ClusterId} drained by an operator: its {Sessions} sessions are closed (1012) over {WindowSeconds} s, each backend connection told first; the balancer skips it meanwhile.", EventName = "DestinationDrainStartedByOperator")]
+        public static partial void StartedByOperator(ILogger logger, string destinationId, string clusterId, int sessions, double windowSeconds);
 
         [LoggerMessage(13, LogLevel.Error, "Destination drain of {DestinationId} in cluster {ClusterId} failed after {Told} sessions were told to go; the rest stay until their backend ends them.", EventName = "DestinationDrainFailed")]
         public static partial void Failed(ILogger logger, Exception exception, string destinationId, string clusterId, int told);

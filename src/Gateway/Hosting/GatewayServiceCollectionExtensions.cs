@@ -1,6 +1,7 @@
 using Gateway.Admission;
 using Gateway.Drain;
 using Gateway.Heartbeat;
+using Gateway.Management;
 using Gateway.Proxy;
 using Gateway.Resilience;
 using Gateway.Sessions;
@@ -44,6 +45,8 @@ public static class GatewayServiceCollectionExtensions
         AddValidatedOptions<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.SectionName)
             .Services.AddSingleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsRules>();
         AddValidatedOptions<DrainOptions, DrainOptionsValidator>(services, DrainOptions.SectionName);
+        AddValidatedOptions<ManagementOptions, ManagementOptionsValidator>(services, ManagementOptions.SectionName)
+            .Services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementOptionsRules>();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
@@ -54,6 +57,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(static sp => sp.GetRequiredService<KestrelSetup>());
         services.AddSingleton<IConfigureOptions<SocketTransportOptions>>(static sp => sp.GetRequiredService<KestrelSetup>());
         services.AddSingleton<ReadinessState>();
+        services.AddSingleton<ManagementToken>();
+        services.AddSingleton<AdminApi>();
         services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: [ReadinessHealthCheck.Tag]);
 
         // Sessions and telemetry
@@ -110,7 +115,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddDataProtection().UseEphemeralDataProtectionProvider();
         // Registered before AddReverseProxy, whose TryAdd then keeps ours.
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
-        services.AddSingleton<Yarp.ReverseProxy.Configuration.IConfigChangeListener, Drain.DestinationDrain>();
+        services.AddSingleton<Drain.DestinationDrain>();
+        services.AddSingleton<Yarp.ReverseProxy.Configuration.IConfigChangeListener>(static sp => sp.GetRequiredService<Drain.DestinationDrain>());
         services.AddSingleton<Balancing.DestinationLoads>();
         services.AddSingleton<Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy, Balancing.ConsistentHashPolicy>();
         var proxy = services.AddReverseProxy()

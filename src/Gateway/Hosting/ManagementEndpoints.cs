@@ -1,3 +1,4 @@
+using Gateway.Management;
 using Gateway.Telemetry;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Prometheus;
@@ -18,6 +19,7 @@ internal static class ManagementEndpoints
         // prometheus-net.AspNetCore writes the exposition (Prometheus text, or OpenMetrics when the scraper asks).
         var registry = app.ApplicationServices.GetRequiredService<GatewayTelemetry>().Registry;
         app.UseMetricServer(settings => settings.Registry = registry, "/metrics");
+        app.Map("/admin", AdminApi.Configure);
         app.Run(static context =>
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;

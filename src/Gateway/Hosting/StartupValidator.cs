@@ -24,6 +24,7 @@ internal static class StartupValidator
         Check<AdmissionOptions>(services, AdmissionOptions.SectionName, problems);
         Check<ResilienceOptions>(services, ResilienceOptions.SectionName, problems);
         Check<DrainOptions>(services, DrainOptions.SectionName, problems);
+        Check<Management.ManagementOptions>(services, Management.ManagementOptions.SectionName, problems);
         var heartbeat = Check<HeartbeatOptions>(services, HeartbeatOptions.SectionName, problems) ?? new HeartbeatOptions();
 
         var sessions = Check<WebSocketSessionOptions>(services, WebSocketSessionOptions.SectionName, problems) ?? new WebSocketSessionOptions();

@@ -75,11 +75,10 @@ internal sealed class ProxySessionPolicy : ISessionRelayPolicy
             return ReadOnlyMemory<byte>.Empty;
         }
 
-        if (session.GatewayCloseReason is { } gatewayReason)
+        if (session.GatewayEnd is { } end)
         {
             // Told the backend first (a drain), which ended without answering: the client gets the gateway's own
             // close. Every other close of the gateway's has already told the client.
-            var end = SessionEnds.Of(gatewayReason);
             return end.Order is SessionCloseOrder.BackendFirst or SessionCloseOrder.BackendFirstThenClient ? end.ClientFrame : ReadOnlyMemory<byte>.Empty;
         }
 

@@ -20,6 +20,7 @@ internal sealed class Session
     // is most of a tick's cost (docs/benchmarks.md).
     internal Session? WheelNext;
     private readonly SessionBinding _binding;
+    private SessionEnd? _gatewayEnd;
     private long _lastInbound;
     private long _pingSent;
     private long _backendWriteWaitingSince;
@@ -34,7 +35,6 @@ internal sealed class Session
     private long _backendBytes;
     private long _backendMessages;
     private int _flags;
-    private int _gatewayClose;
     private int _closeInitiator;
     private int _clientCloseStatus = -1;
     private int _backendCloseStatus = -1;
@@ -157,12 +157,24 @@ internal sealed class Session
     public SessionSide CloseInitiator => (SessionSide)Volatile.Read(ref _closeInitiator);
 
     /// <summary>Why the gateway itself closed the session (eviction, refused frame), or null.</summary>
-    public SessionCloseReason? GatewayCloseReason => Volatile.Read(ref _gatewayClose) is var value && value != 0 ? (SessionCloseReason)(value - 1) : null;
+    public SessionCloseReason? GatewayCloseReason => GatewayEnd?.Reason;
+
+    /// <summary>
+    /// The row of the session-end table the gateway's own close follows, or null: one of <see cref="SessionEnds"/>, or an
+    /// operator's close with the status and reason asked for (<see cref="SessionEnds.ByOperator"/>).
+    /// </summary>
+    public SessionEnd? GatewayEnd => Volatile.Read(ref _gatewayEnd);
 
     /// <summary>When a gateway-initiated close gives up on the handshake and aborts; 0 when none is under way.</summary>
     public long CloseDeadline => Volatile.Read(ref _closeDeadline);
 
     public bool HasEnded => (Volatile.Read(ref _flags) & EndedFlag) != 0;
+
+    /// <summary>
+    /// Ended, or on its way: the gateway is closing it, or a peer's close is under way (its close frames are relayed; a
+    /// close of the gateway's after them would be a frame after a close). Another close has nothing left to do.
+    /// </summary>
+    public bool IsEnding => HasEnded || GatewayEnd is not null || BackendCloseStatus is not null || ClientCloseStatus is not null;
 
     /// <summary>Why the session ended, once it has (what the registry recorded).</summary>
     public SessionCloseReason? EndReason => Volatile.Read(ref _flags) is var flags && (flags & EndedFlag) != 0 ? (SessionCloseReason)((flags >> EndReasonShift) - 1) : null;
@@ -290,10 +302,13 @@ internal sealed class Session
     /// <param name="detail">The reason the peers read where the row leaves it open (the rule a refused frame broke).</param>
     /// <param name="tickLength">The heartbeat's tick, for ends that abort one tick after their close.</param>
     internal bool BeginClose(SessionCloseReason reason, long now, string? detail = null, long tickLength = 0)
+        => BeginCloseWith(SessionEnds.Of(reason), now, detail, tickLength);
+
+    /// <summary>As <see cref="BeginClose"/>, with the row itself (an operator's close carries its own status).</summary>
+    internal bool BeginCloseWith(SessionEnd end, long now, string? detail = null, long tickLength = 0)
     {
-        var end = SessionEnds.Of(reason);
         var deadline = now + (end.AbortAfterOneTick && tickLength > 0 ? tickLength : Policy.CloseTimeout);
-        if (!TryBeginGatewayClose(reason, deadline))
+        if (!TryBeginGatewayClose(end, deadline))
         {
             return false;
         }
@@ -314,9 +329,9 @@ internal sealed class Session
     internal void AttachChannel(ISessionChannel channel)
     {
         Interlocked.Exchange(ref _channel, channel);
-        if (GatewayCloseReason is { } reason && TryDeliverClose())
+        if (GatewayEnd is { } end && TryDeliverClose())
         {
-            channel.Close(SessionEnds.Of(reason), null);
+            channel.Close(end, null);
         }
     }
 
@@ -326,9 +341,11 @@ internal sealed class Session
     /// Records that the gateway is closing the session itself; true only for the first close. Until the
     /// <paramref name="deadline"/> the close handshake may complete; after it the scheduler aborts.
     /// </summary>
-    internal bool TryBeginGatewayClose(SessionCloseReason reason, long deadline)
+    internal bool TryBeginGatewayClose(SessionCloseReason reason, long deadline) => TryBeginGatewayClose(SessionEnds.Of(reason), deadline);
+
+    private bool TryBeginGatewayClose(SessionEnd end, long deadline)
     {
-        if (Interlocked.CompareExchange(ref _gatewayClose, (int)reason + 1, 0) != 0)
+        if (Interlocked.CompareExchange(ref _gatewayEnd, end, null) is not null)
         {
             return false;
         }

@@ -50,4 +50,10 @@ internal enum SessionCloseReason
     /// it off gently, spread across the destination drain window, telling the backend first.
     /// </summary>
     DestinationDrain,
+
+    /// <summary>
+    /// An operator closed it through the management API (<c>Management/AdminApi</c>), with the status and reason asked
+    /// for; the backend is told first, as in a drain.
+    /// </summary>
+    Operator,
 }

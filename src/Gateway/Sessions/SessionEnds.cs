@@ -59,7 +59,24 @@ internal static class SessionEnds
     /// </summary>
     public static readonly SessionEnd DestinationDrain = new(SessionCloseReason.DestinationDrain, "destination_drain", SessionCloseOrder.BackendFirstThenClient, CloseFrame.ServiceRestart, "service restart", CloseFrame.GoingAway, "going away");
 
+    /// <summary>
+    /// An operator's close (the management API) with the default status; <see cref="ByOperator"/> makes the row with the
+    /// status and reason asked for. As the destination drain: the backend first (1001, it should let go of the client),
+    /// its answer through, then the client gets the operator's close in place of the backend's.
+    /// </summary>
+    public static readonly SessionEnd Operator = new(SessionCloseReason.Operator, "operator", SessionCloseOrder.BackendFirstThenClient, CloseFrame.NormalClosure, OperatorText, CloseFrame.GoingAway, OperatorText);
+
+    /// <summary>The reason both sides read when the operator gives none.</summary>
+    public const string OperatorText = "closed by operator";
+
     private static readonly SessionEnd[] ByReason = Build();
+
+    /// <summary>
+    /// The row of an operator's close with <paramref name="clientStatus"/> and <paramref name="clientText"/> for the client
+    /// (checked by the caller: <see cref="CloseFrame.MaySend"/>, at most 123 bytes); one row for every session it closes.
+    /// </summary>
+    public static SessionEnd ByOperator(int clientStatus, string? clientText)
+        => new(SessionCloseReason.Operator, Operator.Tag, Operator.Order, clientStatus, string.IsNullOrEmpty(clientText) ? OperatorText : clientText, Operator.BackendStatus, Operator.BackendText);
 
     /// <summary>The row of <paramref name="reason"/>.</summary>
     public static SessionEnd Of(SessionCloseReason reason) => ByReason[(int)reason];
@@ -69,7 +86,7 @@ internal static class SessionEnds
 
     private static SessionEnd[] Build()
     {
-        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain, BackendStalled, DestinationDrain];
+        SessionEnd[] rows = [ClientClose, BackendClose, IdleTimeout, ClientLost, BackendLost, HeartbeatTimeout, Pressure, ProtocolError, MessageTooBig, Drain, BackendStalled, DestinationDrain, Operator];
         var table = new SessionEnd[rows.Length];
         foreach (var row in rows)
         {

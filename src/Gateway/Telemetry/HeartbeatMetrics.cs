@@ -1,3 +1,4 @@
+using Gateway.Sessions;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
@@ -18,8 +19,6 @@ internal interface IHeartbeatGauges
 internal sealed class HeartbeatMetrics
 {
     public const string MeterName = "Gateway.Heartbeat";
-
-    private static readonly string[] TierTags = ["active", "probing", "idle", "closing"];
 
     private static readonly double[] TickBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
@@ -63,12 +62,12 @@ internal sealed class HeartbeatMetrics
             return [];
         }
 
-        Span<int> counts = stackalloc int[TierTags.Length];
+        Span<int> counts = stackalloc int[SessionNames.Tiers.Length];
         gauges.CountByTier(counts);
-        var measurements = new Measurement<int>[TierTags.Length];
-        for (var i = 0; i < TierTags.Length; i++)
+        var measurements = new Measurement<int>[SessionNames.Tiers.Length];
+        for (var i = 0; i < SessionNames.Tiers.Length; i++)
         {
-            measurements[i] = new Measurement<int>(counts[i], new KeyValuePair<string, object?>("tier", TierTags[i]));
+            measurements[i] = new Measurement<int>(counts[i], new KeyValuePair<string, object?>("tier", SessionNames.Tiers[i]));
         }
 
         return measurements;
