@@ -105,6 +105,38 @@ public sealed class SessionCloseTests
     }
 
     [Fact]
+    public void BeginCloseWith_AnOperatorsRow_BeforeAttachChannel_TheChannelGetsThatRowWithItsCode()
+    {
+        // An operator's close carries its own status and reason: the session keeps the row, not only the reason,
+        // so a channel that attaches later still sends the operator's code (not the Operator row's default 1000).
+        var session = New();
+        var end = SessionEnds.ByOperator(4001, "kicked");
+
+        Assert.True(session.BeginCloseWith(end, Now));
+        var channel = new RecordingChannel(session);
+        session.AttachChannel(channel);
+
+        Assert.Same(end, Assert.Single(channel.Closes).End);
+        Assert.Same(end, session.GatewayEnd);
+        Assert.Equal(SessionCloseReason.Operator, session.GatewayCloseReason);
+        Assert.True(session.IsEnding);
+        Assert.Equal("operator", session.GatewayCloseReason!.Value.ToTagValue());
+    }
+
+    [Fact]
+    public void ByOperator_EncodesTheChosenStatusAndReason_BackendTold1001First()
+    {
+        var end = SessionEnds.ByOperator(4001, "kicked");
+        var fallback = SessionEnds.ByOperator(1012, null);
+
+        Assert.Equal([0x88, 8, 0x0F, 0xA1, .. "kicked"u8], end.ClientFrame);
+        Assert.Equal((1012, SessionEnds.OperatorText), (fallback.ClientStatus, fallback.ClientText));
+        Assert.Equal([0x88, (byte)(2 + SessionEnds.OperatorText.Length), 0x03, 0xF4, .. System.Text.Encoding.UTF8.GetBytes(SessionEnds.OperatorText)], fallback.ClientFrame);
+        Assert.Equal((SessionCloseOrder.BackendFirstThenClient, 1001), (end.Order, end.BackendStatus));
+        Assert.Same(SessionEnds.Operator, SessionEnds.Of(SessionCloseReason.Operator));
+    }
+
+    [Fact]
     public void BeginClose_BeforeAttachChannel_CarriedOutWhenTheChannelAttaches_Once()
     {
         var session = New();
