@@ -3,6 +3,8 @@ using Gateway.Hosting;
 using Gateway.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.IntegrationTests.Deploy;
 
@@ -39,13 +41,10 @@ public sealed class HelmChartTests
         var (lintExit, lintOutput, lintError) = await ExternalProcess.RunAsync(ExternalTool.Find("yamllint")!, ["-c", YamllintConfig, "-"], standardInput: manifests);
         Assert.True(lintExit == 0, $"yamllint:\n{lintOutput}{lintError}");
 
-        var (exitCode, output, error) = await ExternalProcess.RunAsync("node", [ManifestsScript, ExternalTool.NodeModules!, "validate"], standardInput: manifests);
-        Assert.True(exitCode == 0, $"schema check:\n{output}{error}");
         var expected = values == "defaults"
             ? new[] { "ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "Service", "ServiceAccount" }
-            : ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "PrometheusRule", "Service", "Service", "ServiceAccount", "ServiceMonitor"];
-        var validated = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split(' ')[1].Split('/')[0]).Order();
-        Assert.Equal(expected, validated);
+            : ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Service", "Service", "ServiceAccount", "ServiceMonitor"];
+        Assert.Equal(expected, (await ValidateAsync(manifests)).Order());
     }
 
     [MemberData(nameof(ValueSets))]
@@ -161,6 +160,64 @@ public sealed class HelmChartTests
         Assert.Equal("management", (string?)Single(monitor, "ServiceMonitor")["spec"]!["endpoints"]![0]!["port"]);
     }
 
+    [RequiresToolFact("helm", "node", "node:yaml")]
+    public async Task Defaults_RenderNoNetworkPolicy_AndNoManagementToken()
+    {
+        var objects = await RenderAsync([]);
+
+        Assert.DoesNotContain("NetworkPolicy", objects.Select(o => (string?)o["kind"]));
+        var pod = Single(objects, "Deployment")["spec"]!["template"]!["spec"]!;
+        Assert.DoesNotContain("admin-token", pod["volumes"]!.AsArray().Select(volume => (string?)volume!["name"]));
+        Assert.DoesNotContain("admin-token", pod["containers"]![0]!["volumeMounts"]!.AsArray().Select(mount => (string?)mount!["name"]));
+        Assert.DoesNotContain("Gateway__Management__TokenFile", pod["containers"]![0]!["env"]!.AsArray().Select(entry => (string?)entry!["name"]));
+    }
+
+    [RequiresToolFact("helm", "node", "node:yaml")]
+    public async Task ManagementTokenExistingSecret_MountsItReadOnly_AndPointsTokenFileAtIt()
+    {
+        var objects = await RenderAsync(["--set", "management.api.token.existingSecret=gw-admin"]);
+
+        var pod = Single(objects, "Deployment")["spec"]!["template"]!["spec"]!;
+        var secret = pod["volumes"]!.AsArray().Single(volume => (string?)volume!["name"] == "admin-token")!["secret"]!;
+        Assert.Equal("gw-admin", (string?)secret["secretName"]);
+        Assert.Equal(("token", "token"), ((string?)secret["items"]![0]!["key"], (string?)secret["items"]![0]!["path"]));
+        // 0440: owner root, group the pod's fsGroup (the gateway runs in it); nothing for others.
+        Assert.Equal(Convert.ToInt32("440", 8), (int)secret["defaultMode"]!);
+        Assert.Equal(1654, (int)pod["securityContext"]!["fsGroup"]!);
+
+        var container = pod["containers"]![0]!;
+        var mount = container["volumeMounts"]!.AsArray().Single(m => (string?)m!["name"] == "admin-token")!;
+        Assert.True((bool)mount["readOnly"]!);
+        var tokenFile = (string?)container["env"]!.AsArray().Single(entry => (string?)entry!["name"] == "Gateway__Management__TokenFile")!["value"];
+        Assert.Equal(Path.Combine((string)mount["mountPath"]!, "token"), tokenFile);
+
+        var keyed = await RenderAsync(["--set", "management.api.token.existingSecret=gw-admin", "--set", "management.api.token.key=admin"]);
+        var keyedSecret = Single(keyed, "Deployment")["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Single(volume => (string?)volume!["name"] == "admin-token")!["secret"]!;
+        Assert.Equal("admin", (string?)keyedSecret["items"]![0]!["key"]);
+    }
+
+    [RequiresToolFact("helm", "node", "node:kubernetes-models", "node:yaml")]
+    public async Task NetworkPolicyEnabled_AdmitsPublicFromAnyone_AndManagementOnlyFromItsPeers()
+    {
+        string[] enabled = ["--set", "networkPolicy.enabled=true"];
+        string[] monitoring = ["--set", "networkPolicy.managementFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"];
+        var manifests = await TemplateAsync([.. enabled, .. monitoring]);
+
+        Assert.Contains("NetworkPolicy", await ValidateAsync(manifests));
+        var objects = await ToJsonAsync(manifests);
+        var policy = Single(objects, "NetworkPolicy")["spec"]!;
+        Assert.True(JsonNode.DeepEquals(Single(objects, "Deployment")["spec"]!["selector"]!["matchLabels"], policy["podSelector"]!["matchLabels"]));
+        Assert.Equal(["Ingress"], policy["policyTypes"]!.AsArray().Select(type => (string?)type));
+        var rules = policy["ingress"]!.AsArray().ToDictionary(rule => (string)rule!["ports"]!.AsArray().Single()!["port"]!, rule => rule!["from"]);
+        Assert.Equal(["public", "management"], rules.Keys);
+        Assert.Null(rules["public"]);
+        Assert.Equal("monitoring", (string?)rules["management"]!.AsArray().Single()!["namespaceSelector"]!["matchLabels"]!["kubernetes.io/metadata.name"]);
+
+        // No management peers: no rule for the port at all, since a rule without "from" would admit every source.
+        var closed = Single(await RenderAsync(enabled), "NetworkPolicy")["spec"]!["ingress"]!.AsArray();
+        Assert.Equal("public", (string?)closed.Single()!["ports"]![0]!["port"]);
+    }
+
     [RequiresToolFact("helm")]
     public async Task Schema_RejectsUnknownAndMistypedValues()
     {
@@ -185,10 +242,25 @@ public sealed class HelmChartTests
             .ToDictionary(entry => entry.Item1.Replace("__", ":", StringComparison.Ordinal), entry => entry.Item2);
         Assert.Contains("chat", JsonNode.Parse(json)!["ReverseProxy"]!["Routes"]!.AsObject().Select(route => route.Key));
 
+        // The Secret's mount stands in as a file with a token of the kind docs/operations.md creates (openssl rand -hex 32).
+        var tokenFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(tokenFile, Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+        Assert.Equal("/var/run/secrets/gateway-admin/token", env["Gateway:Management:TokenFile"]);
+        env["Gateway:Management:TokenFile"] = tokenFile;
+
         var builder = GatewayHost.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)));
         builder.Configuration.AddInMemoryCollection(env);
-        await using var app = GatewayHost.Build(builder);
+        try
+        {
+            await using var app = GatewayHost.Build(builder);
+            // Resolving the options runs their validation, which reads the token file and checks its length.
+            Assert.Equal(tokenFile, app.Services.GetRequiredService<IOptions<Gateway.Management.ManagementOptions>>().Value.TokenFile);
+        }
+        finally
+        {
+            File.Delete(tokenFile);
+        }
     }
 
     private static string[] ValuesArguments(string values) => values == "defaults" ? [] : ["-f", AllFeatures];
@@ -201,6 +273,14 @@ public sealed class HelmChartTests
         var (exitCode, output, error) = await HelmAsync(["template", "gw", Chart, .. arguments]);
         Assert.True(exitCode == 0, $"helm template:\n{error}");
         return output;
+    }
+
+    /// <summary>Checks every object against the Kubernetes API schemas; returns the kinds checked.</summary>
+    private static async Task<IEnumerable<string>> ValidateAsync(string manifests)
+    {
+        var (exitCode, output, error) = await ExternalProcess.RunAsync("node", [ManifestsScript, ExternalTool.NodeModules!, "validate"], standardInput: manifests);
+        Assert.True(exitCode == 0, $"schema check:\n{output}{error}");
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split(' ')[1].Split('/')[0]);
     }
 
     private static async Task<List<JsonNode>> RenderAsync(IEnumerable<string> arguments) => await ToJsonAsync(await TemplateAsync(arguments));
