@@ -18,9 +18,10 @@ namespace Gateway.Management;
 /// <remarks>
 /// Routed with a <see cref="RouteBuilder"/> of its own rather than endpoint routing: the management branch is taken
 /// before the public pipeline's <c>UseRouting</c>, and endpoints mapped in a branch of a <c>WebApplication</c> join its
-/// global route table, where the public listener would match them too. Listing walks the registry without its lock,
-/// so the relay never waits on a listing (docs/benchmarks.md measures echo round trips while 100,000 sessions are
-/// listed).
+/// global route table, where the public listener would match them too. Every call walks the registry without its
+/// lock, so no relay waits on a listing for a lock; but each page is a whole walk (a full listing of N sessions in pages
+/// of P costs N/P walks: 0.6 s of a core for 100,000 in pages of 1,000), and a lister running back to back roughly
+/// doubled the echo p99 on this 2-core machine (docs/benchmarks.md, "Management API: listing 100,000 sessions").
 /// </remarks>
 internal sealed partial class AdminApi
 {
@@ -58,15 +59,22 @@ internal sealed partial class AdminApi
         app.Use(api.AuthenticateAsync);
         app.UseRouter(routes =>
         {
-            routes.MapGet("sessions", api.ListAsync);
-            routes.MapGet("sessions/counts", api.CountAsync);
-            routes.MapGet("sessions/{id:long}", api.GetAsync);
-            routes.MapPost("sessions/{id:long}/close", api.CloseOneAsync);
-            routes.MapPost("sessions/close", api.CloseManyAsync);
-            routes.MapPost("destinations/{cluster}/{destination}/drain", api.DrainAsync);
+            routes.MapGet("sessions", OffTheConnection(api.ListAsync));
+            routes.MapGet("sessions/counts", OffTheConnection(api.CountAsync));
+            routes.MapGet("sessions/{id:long}", OffTheConnection(api.GetAsync));
+            routes.MapPost("sessions/{id:long}/close", OffTheConnection(api.CloseOneAsync));
+            routes.MapPost("sessions/close", OffTheConnection(api.CloseManyAsync));
+            routes.MapPost("destinations/{cluster}/{destination}/drain", OffTheConnection(api.DrainAsync));
         });
         app.Run(context => api.RefuseAsync(context, StatusCodes.Status404NotFound, $"no management call {context.Request.Method} {context.Request.PathBase}{context.Request.Path}; the calls are listed in docs/operations.md"));
     }
+
+    /// <summary>
+    /// Runs a call on the thread pool: each walks the whole registry (a page of 1,000 out of 100,000 took ~6 ms,
+    /// docs/benchmarks.md), and with inline scheduling the request's own thread is a socket-engine thread that also
+    /// serves relay connections, which must never wait behind a walk.
+    /// </summary>
+    private static RequestDelegate OffTheConnection(RequestDelegate call) => context => Task.Run(() => call(context));
 
     private Task AuthenticateAsync(HttpContext context, RequestDelegate next)
     {
