@@ -463,7 +463,7 @@ internal sealed partial class AdminApi
         [LoggerMessage(7, LogLevel.Warning, "Management call {Method} {Target} from {RemoteAddress}: destination drain started, {Sessions} sessions closed (1012) over {WindowSeconds} s.", EventName = "ManagementDestinationDrained")]
         public static partial void Drained(ILogger logger, string method, string target, System.Net.IPAddress? remoteAddress, int sessions, double windowSeconds);
 
-        [LoggerMessage(8, LogLevel.Warning, "The management API has no token (Gateway:Management:TokenFile): every /admin call is refused with 401.", EventName = "ManagementApiWithoutToken")]
+        [LoggerMessage(8, LogLevel.Information, "The management API has no token (Gateway:Management:TokenFile): every /admin call is refused with 401.", EventName = "ManagementApiWithoutToken")]
         public static partial void NoToken(ILogger logger);
     }
 }
