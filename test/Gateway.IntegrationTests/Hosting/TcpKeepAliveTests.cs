@@ -88,6 +88,13 @@ public sealed class TcpKeepAliveTests : IAsyncLifetime
             {
                 // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                // Only 127.0.0.1 to 127.0.0.1, where the gateway, its client and its backend are: a socket of another
+                // test from 127.0.0.2 or beyond can have the gateway's port number as its own ephemeral port.
+                if (!IsLoopback(fields[1]) || !IsLoopback(fields[2]))
+                {
+                    continue;
+                }
+
                 var timer = fields[5].Split(':');
                 yield return (
                     Port(fields[1]),
@@ -98,6 +105,10 @@ public sealed class TcpKeepAliveTests : IAsyncLifetime
             }
         }
     }
+
+    /// <summary>127.0.0.1 as /proc/net/tcp writes it (hex, in the host's byte order), or /proc/net/tcp6 as ::ffff:127.0.0.1 (a dual-mode socket).</summary>
+    private static bool IsLoopback(string address)
+        => address.StartsWith("0100007F:", StringComparison.Ordinal) || address.StartsWith("0000000000000000FFFF00000100007F:", StringComparison.Ordinal);
 
     // tm->when is in jiffies as USER_HZ, which is 100 on Linux.
     private const int ClockTicksPerSecond = 100;
