@@ -193,7 +193,7 @@ internal sealed partial class AdminApi
             : CheckClose(request, out end);
         if (problem is not null)
         {
-            await RefuseAsync(context, problem == TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem);
+            await RefuseBodyAsync(context, problem);
             return;
         }
 
@@ -223,7 +223,7 @@ internal sealed partial class AdminApi
             : ToFilter(request, out filter) ?? CheckClose(request, out end);
         if (problem is not null)
         {
-            await RefuseAsync(context, problem == TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem);
+            await RefuseBodyAsync(context, problem);
             return;
         }
 
@@ -252,7 +252,7 @@ internal sealed partial class AdminApi
 
         if (problem is not null)
         {
-            await RefuseAsync(context, problem == TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem);
+            await RefuseBodyAsync(context, problem);
             return;
         }
 
@@ -403,7 +403,7 @@ internal sealed partial class AdminApi
             session.ClusterId,
             session.DestinationId,
             session.DestinationAddress,
-            session.ClientAddress is { } address ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString() : null,
+            session.ClientAddress is { } address ? SessionFilter.Normal(address).ToString() : null,
             session.ClientPort,
             session.Protocol.ToTagValue(),
             session.Path.ToTagValue(),
@@ -418,6 +418,10 @@ internal sealed partial class AdminApi
             session.BackendBytes,
             session.GatewayCloseReason?.ToTagValue());
     }
+
+    /// <summary>A request whose body (or what it asks) cannot be taken: 413 when too large, else 400.</summary>
+    private Task RefuseBodyAsync(HttpContext context, string problem)
+        => RefuseAsync(context, problem == TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem);
 
     private Task RefuseAsync(HttpContext context, int status, string problem)
     {

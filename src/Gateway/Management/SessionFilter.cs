@@ -19,7 +19,8 @@ internal sealed record SessionFilter(string? Route, string? Cluster, string? Des
         return address is not null;
     }
 
-    private static IPAddress Normal(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    /// <summary>An IPv4 address mapped into IPv6 as the IPv4 one (how the gateway logs and lists clients).</summary>
+    public static IPAddress Normal(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     private static bool Same(string? wanted, string? actual) => wanted is null || string.Equals(wanted, actual, StringComparison.OrdinalIgnoreCase);
 }
